@@ -1,0 +1,215 @@
+"""Backend discovery: pluggy hooks, entry points and the scheme registry.
+
+A plugin is a module exposed through the ``omnisession`` entry-point group
+that implements :func:`omnisession_register_backends`::
+
+    from omnisession.plugins import Backend, hookimpl
+
+    @hookimpl
+    def omnisession_register_backends(register):
+        register(Backend(
+            name="mydb",
+            schemes=("mydb",),
+            factory="omnisession_mydb.store:open_store",   # imported on first use
+            capabilities=frozenset({Capability.BASE, Capability.PERSISTENT}),
+            description="MyDB through its async driver",
+        ))
+
+Entry points are loaded one at a time: a plugin that fails to import or to
+register is recorded in :attr:`Registry.errors` (``omnisession backends``
+shows it) and every other plugin still loads. Factories given as
+``"module:attr"`` strings are imported only when a store is opened, so listing
+backends imports no driver.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Protocol, cast
+from urllib.parse import urlsplit
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginLoadError, UnknownBackend
+from .hookspecs import hookimpl, hookspec
+from .store import Capability, SessionStore
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Backend",
+    "PluginError",
+    "Registry",
+    "StoreFactory",
+    "hookimpl",
+    "hookspec",
+    "open_store",
+    "registry",
+]
+
+ENTRY_POINT_GROUP = "omnisession"
+
+
+class StoreFactory(Protocol):
+    def __call__(self, url: str, **options: Any) -> SessionStore: ...
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A storage backend a plugin offers.
+
+    ``factory`` is a callable ``(url, **options) -> store`` or the
+    ``"module:attr"`` path of one, imported lazily.
+    """
+
+    name: str
+    schemes: tuple[str, ...]
+    factory: StoreFactory | str
+    capabilities: frozenset[Capability] = frozenset({Capability.BASE})
+    description: str = ""
+    distribution: str | None = None
+    version: str | None = None
+
+    def load_factory(self) -> StoreFactory:
+        if not isinstance(self.factory, str):
+            return self.factory
+        module_name, _, attr = self.factory.partition(":")
+        try:
+            target: Any = importlib.import_module(module_name)
+            for part in attr.split("."):
+                target = getattr(target, part)
+        except Exception as exc:
+            raise PluginLoadError(
+                f"backend {self.name!r} ({self.distribution or 'unknown distribution'}): "
+                f"cannot import its factory {self.factory!r}: {exc}; reinstall the plugin "
+                "with its dependencies"
+            ) from exc
+        return cast(StoreFactory, target)
+
+
+@dataclass(frozen=True)
+class PluginError:
+    """A plugin that could not be loaded or registered, and why."""
+
+    plugin: str
+    distribution: str | None
+    error: str
+
+
+@dataclass
+class Registry:
+    """Every installed backend, by scheme, plus what failed to load."""
+
+    plugin_manager: pluggy.PluginManager
+    backends: list[Backend] = field(default_factory=list)
+    errors: list[PluginError] = field(default_factory=list)
+    by_scheme: dict[str, Backend] = field(default_factory=dict)
+
+    def resolve(self, url: str) -> Backend:
+        scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+        if not scheme:
+            raise ValueError(
+                f"{url!r} is not a store URL; write it as scheme://..., e.g. memory://"
+            )
+        try:
+            return self.by_scheme[scheme]
+        except KeyError:
+            raise UnknownBackend(scheme, list(self.by_scheme)) from None
+
+    def open(self, url: str, **options: Any) -> SessionStore:
+        return self.resolve(url).load_factory()(url, **options)
+
+
+def _distribution_of(entry_point: EntryPoint) -> tuple[str | None, str | None]:
+    dist = getattr(entry_point, "dist", None)
+    if dist is None:
+        return None, None
+    return dist.metadata["Name"], dist.version
+
+
+def build_registry(entry_points_: Iterable[EntryPoint] | None = None) -> Registry:
+    """Load every plugin of the ``omnisession`` group into a fresh :class:`Registry`."""
+    manager = pluggy.PluginManager("omnisession")
+    manager.add_hookspecs(hookspecs)
+    registry = Registry(manager)
+    origin: dict[str, tuple[str | None, str | None]] = {}
+    found = entry_points(group=ENTRY_POINT_GROUP) if entry_points_ is None else entry_points_
+    for entry_point in sorted(found, key=lambda ep: ep.name):
+        origin[entry_point.name] = _distribution_of(entry_point)
+        try:
+            manager.register(entry_point.load(), name=entry_point.name)
+        except Exception as exc:  # a broken plugin must not break the others
+            registry.errors.append(
+                PluginError(entry_point.name, origin[entry_point.name][0], _describe(exc))
+            )
+    # Call each implementation on its own, so one that raises is reported
+    # and the others still register, and every backend knows its distribution.
+    for impl in manager.hook.omnisession_register_backends.get_hookimpls():
+        dist_name, dist_version = origin.get(impl.plugin_name, (None, None))
+
+        def register(
+            backend: Backend, _dist: str | None = dist_name, _ver: str | None = dist_version
+        ) -> None:
+            _add(
+                registry,
+                replace(
+                    backend,
+                    schemes=tuple(scheme.lower() for scheme in backend.schemes),
+                    distribution=backend.distribution or _dist,
+                    version=backend.version or _ver,
+                ),
+            )
+
+        try:
+            impl.function(register=register)
+        except Exception as exc:
+            registry.errors.append(PluginError(impl.plugin_name, dist_name, _describe(exc)))
+    return registry
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _add(registry: Registry, backend: Backend) -> None:
+    registry.backends.append(backend)
+    for scheme in backend.schemes:
+        existing = registry.by_scheme.get(scheme)
+        if existing is not None and existing.name != backend.name:
+            registry.errors.append(
+                PluginError(
+                    backend.name,
+                    backend.distribution,
+                    f"scheme {scheme!r} is already provided by backend {existing.name!r} "
+                    f"({existing.distribution}); {backend.name!r} is not used for it. "
+                    "Uninstall one of the two plugins.",
+                )
+            )
+            continue
+        registry.by_scheme[scheme] = backend
+
+
+_registry: Registry | None = None
+_registry_lock = threading.Lock()
+
+
+def registry(*, reload: bool = False) -> Registry:
+    """The process-wide registry, built on first use."""
+    global _registry
+    with _registry_lock:
+        if _registry is None or reload:
+            _registry = build_registry()
+        return _registry
+
+
+def open_store(url: str, **options: Any) -> SessionStore:
+    """Open the store a URL names, e.g. ``open_store("sqlite:///chat.db")``.
+
+    The result is an async context manager; connecting is lazy, so this call
+    does no I/O. ``options`` go to the backend's factory.
+    """
+    return registry().open(url, **options)
