@@ -43,3 +43,34 @@ def all_targets() -> list[Target]:
     return found
 
 
+
+
+def bind_suite(suite: type, namespace: dict[str, Any], prefix: str = "Test") -> None:
+    """Define one subclass of a conformance ``suite`` per target in ``namespace``.
+
+    Usage in a test module: ``bind_suite(StoreConformance, globals())``. Each
+    generated class opens a fresh isolated URL per test; its second store (for
+    cross-instance cases) is another ``open_store`` of the same URL.
+    """
+    from omnisession import open_store
+
+    for target in all_targets():
+
+        async def store(self: Any, _target: Target = target) -> AsyncIterator[Any]:
+            async with _target.isolated_url() as url:
+                self.url = url
+                async with open_store(url, **_target.options) as opened:
+                    yield opened
+
+        async def second_store(self: Any, first: Any, _target: Target = target) -> AsyncIterator[Any]:
+            async with open_store(self.url, **_target.options) as opened:
+                yield opened
+
+        attrs: dict[str, Any] = {"store": store, "target": target, "__module__": namespace["__name__"]}
+        if target.shares_engine:
+            attrs["second_store"] = second_store
+        name = prefix + "".join(part.capitalize() for part in target.name.replace("-", "_").split("_"))
+        cls = type(name, (suite,), attrs)
+        for mark in target.marks:
+            cls = mark(cls)
+        namespace[name] = cls
