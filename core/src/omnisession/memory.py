@@ -205,6 +205,28 @@ class MemoryStore(StoreBase):
             self._apply_scopes(key, copied["a"], copied["u"])
             return Appended(seq=seq, revision=session.revision, timestamp=stamp)
 
+    async def update_state(
+        self,
+        key: SessionKey,
+        state_delta: Mapping[str, Any],
+        *,
+        expected_revision: int | None = None,
+    ) -> int:
+        check_key(key)
+        delta = encode_state_delta(state_delta)
+        copied = _json.loads(_json.dumps({"a": delta.app, "u": delta.user, "s": delta.session}))
+        with self._engine.lock:
+            session = self._engine.sessions.get(key)
+            if session is None:
+                raise SessionNotFound(key)
+            if expected_revision is not None and expected_revision != session.revision:
+                raise StaleSession(key, expected_revision, session.revision)
+            session.revision += 1
+            session.updated_at = max(session.updated_at, now())
+            session.state.update(copied["s"])
+            self._apply_scopes(key, copied["a"], copied["u"])
+            return session.revision
+
     async def add_items(self, key: SessionKey, items: Sequence[JSONObject]) -> None:
         check_key(key)
         texts = encode_entries(items)

@@ -91,6 +91,20 @@ class SessionStore(Protocol):
         """Append one event and apply ``state_delta`` to its scopes in one atomic write."""
         ...
 
+    async def update_state(
+        self,
+        key: SessionKey,
+        state_delta: Mapping[str, Any],
+        *,
+        expected_revision: int | None = None,
+    ) -> int:
+        """Apply ``state_delta`` to its scopes in one atomic write, without an event.
+
+        ``SessionNotFound`` if missing, ``StaleSession`` on a wrong
+        ``expected_revision``. Returns the session's new revision.
+        """
+        ...
+
     async def get_items(self, key: SessionKey, limit: int | None = None) -> list[JSONObject]:
         """Event payloads oldest first (the newest ``limit``); ``[]`` if missing."""
         ...
