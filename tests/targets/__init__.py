@@ -43,8 +43,6 @@ def all_targets() -> list[Target]:
     return found
 
 
-
-
 def bind_suite(suite: type, namespace: dict[str, Any], prefix: str = "Test") -> None:
     """Define one subclass of a conformance ``suite`` per target in ``namespace``.
 
@@ -62,14 +60,22 @@ def bind_suite(suite: type, namespace: dict[str, Any], prefix: str = "Test") -> 
                 async with open_store(url, **_target.options) as opened:
                     yield opened
 
-        async def second_store(self: Any, first: Any, _target: Target = target) -> AsyncIterator[Any]:
+        async def second_store(
+            self: Any, first: Any, _target: Target = target
+        ) -> AsyncIterator[Any]:
             async with open_store(self.url, **_target.options) as opened:
                 yield opened
 
-        attrs: dict[str, Any] = {"store": store, "target": target, "__module__": namespace["__name__"]}
+        attrs: dict[str, Any] = {
+            "store": store,
+            "target": target,
+            "__module__": namespace["__name__"],
+        }
         if target.shares_engine:
             attrs["second_store"] = second_store
-        name = prefix + "".join(part.capitalize() for part in target.name.replace("-", "_").split("_"))
+        name = prefix + "".join(
+            part.capitalize() for part in target.name.replace("-", "_").split("_")
+        )
         cls = type(name, (suite,), attrs)
         for mark in target.marks:
             cls = mark(cls)

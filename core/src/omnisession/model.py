@@ -57,7 +57,7 @@ def _check_id(name: str, value: object) -> None:
         raise InvalidKey(f"{name} {value!r} is not valid unicode (lone surrogate?)") from exc
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, order=True)
 class SessionKey:
     """Where a conversation lives: ``(app_name, user_id, session_id)``.
 

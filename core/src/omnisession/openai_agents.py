@@ -1,0 +1,429 @@
+"""The OpenAI Agents SDK bridge: :class:`OmniSession`, a ``Session`` for ``agents.Runner``.
+
+Any omnisession store becomes conversation memory for ``Runner.run``,
+``Runner.run_sync`` and ``Runner.run_streamed``::
+
+    from agents import Agent, Runner
+    from omnisession.openai_agents import OmniSession, state_instructions
+
+    async with OmniSession("thread-1", url="sqlite:///chat.db", user_id="user-42") as session:
+        await session.update_state({"user:name": "Ada"})
+        agent = Agent(name="helper", instructions=state_instructions("Greet {user:name}.", session))
+        result = await Runner.run(agent, "Hi!", session=session)
+
+Besides the SDK's ``Session`` protocol, an :class:`OmniSession` has scoped
+**state**, which the SDK itself lacks: :meth:`OmniSession.get_state` and
+:meth:`OmniSession.update_state` read and write ``app:`` (every session of the
+app), ``user:`` (every session of the user) and un-prefixed (this session)
+keys, the same state an ADK agent on the same store sees.
+:func:`state_instructions` fills an agent's instructions from that state, like
+ADK's ``{key}`` templates.
+
+Requires the ``openai`` extra: ``pip install 'omnisession[openai]'``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self, cast
+
+from agents.memory.session_settings import (
+    SessionSettings,
+    coerce_session_settings,
+    resolve_session_limit,
+)
+
+from .errors import AlreadyExists, OmnisessionError, SessionNotFound
+from .model import APP_PREFIX, TEMP_PREFIX, USER_PREFIX, JSONObject, SessionKey, SessionRecord
+from .plugins import open_store
+from .store import SessionStore
+
+if TYPE_CHECKING:
+    from agents.agent import Agent
+    from agents.items import TResponseInputItem
+    from agents.run_context import RunContextWrapper
+
+__all__ = [
+    "DEFAULT_APP_NAME",
+    "MissingStateKey",
+    "OmniSession",
+    "SessionClosed",
+    "StateInstructions",
+    "render_state_template",
+    "state_instructions",
+]
+
+DEFAULT_APP_NAME = "default"
+"""The ``app_name`` of an :class:`OmniSession` built without one."""
+
+
+class SessionClosed(OmnisessionError, RuntimeError):
+    """An :class:`OmniSession` was used after :meth:`OmniSession.aclose`."""
+
+
+class MissingStateKey(OmnisessionError, KeyError):
+    """An instructions template names a state key the session does not have."""
+
+    def __init__(self, key: str, session: OmniSession | None, available: list[str]) -> None:
+        where = f" of session {session.key}" if session is not None else ""
+        known = ", ".join(sorted(available)) or "none"
+        message = (
+            f"instructions template variable {{{key}}} is not in the state{where} "
+            f"(keys present: {known}); set it with session.update_state({{{key!r}: ...}}) "
+            f"before the run, or write {{{key}?}} to render it as empty when absent"
+        )
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+    def __str__(self) -> str:
+        # KeyError would show the repr of the message, quotes and escapes included.
+        return self.message
+
+
+class OmniSession:
+    """Conversation memory for the OpenAI Agents SDK on any omnisession store.
+
+    Satisfies the ``agents`` ``Session`` protocol (``session_id``,
+    ``session_settings``, ``get_items``, ``add_items``, ``pop_item``,
+    ``clear_session``), so pass it as ``Runner.run(..., session=...)``.
+
+    Where the thread lives: the store key is ``(app_name, user_id,
+    session_id)``.
+
+    - ``app_name`` defaults to ``"default"`` (:data:`DEFAULT_APP_NAME`). Give
+      it your application's name when several apps share a store, and the
+      same name your ADK agents use when both frameworks share threads.
+    - ``user_id`` defaults to ``session_id``: each thread is then its own
+      user, so ``user:`` state written in one thread is never visible in
+      another user's thread. Pass the real user id to share ``user:`` state
+      across all of that user's threads and to list them with
+      ``store.list_sessions(app_name, user_id)``.
+
+    The store: give exactly one of ``store`` (an opened
+    :class:`~omnisession.SessionStore`; the session does *not* close it, so
+    one store can serve any number of sessions, from any thread and event
+    loop) or ``url`` (e.g. ``"sqlite:///chat.db"``; the session opens the
+    store and owns it: :meth:`aclose`, or leaving ``async with``, closes it).
+
+    ``session_settings`` (a ``SessionSettings`` or a dict like
+    ``{"limit": 20}``): its ``limit`` caps what :meth:`get_items` returns when
+    no explicit limit is given, so the Runner sends only the newest items.
+
+    Nothing is written on construction: the session appears in the store on
+    its first :meth:`add_items` or :meth:`update_state`.
+    """
+
+    session_id: str
+    session_settings: SessionSettings | None
+
+    def __init__(
+        self,
+        session_id: str,
+        store: SessionStore | None = None,
+        *,
+        url: str | None = None,
+        app_name: str = DEFAULT_APP_NAME,
+        user_id: str | None = None,
+        session_settings: SessionSettings | Mapping[str, Any] | None = None,
+    ) -> None:
+        if (store is None) == (url is None):
+            raise TypeError(
+                "OmniSession needs exactly one of store= (an opened store, shared and closed "
+                "by you) or url= (e.g. 'sqlite:///chat.db', opened and closed by the session)"
+            )
+        if store is not None and isinstance(store, str):
+            raise TypeError(f"store= got the string {store!r}; pass a URL as url={store!r} instead")
+        # Validates the ids (InvalidKey) before any store is opened.
+        self._key = SessionKey(app_name, session_id if user_id is None else user_id, session_id)
+        self.session_id = session_id
+        self.session_settings = (
+            coerce_session_settings(cast(Any, session_settings))
+            if session_settings is not None
+            else SessionSettings()
+        )
+        if url is not None:
+            self._store: SessionStore = open_store(url)
+            self._owns_store = True
+        else:
+            self._store = cast(SessionStore, store)
+            self._owns_store = False
+        self._closed = False
+
+    # -- identity ------------------------------------------------------------
+
+    @property
+    def key(self) -> SessionKey:
+        """The store key of this thread: ``(app_name, user_id, session_id)``."""
+        return self._key
+
+    @property
+    def app_name(self) -> str:
+        return self._key.app_name
+
+    @property
+    def user_id(self) -> str:
+        return self._key.user_id
+
+    @property
+    def store(self) -> SessionStore:
+        """The store this session reads and writes."""
+        return self._store
+
+    def __repr__(self) -> str:
+        owner = "owned" if self._owns_store else "shared"
+        state = ", closed" if self._closed else ""
+        return f"OmniSession({self._key}, {owner} {type(self._store).__name__}{state})"
+
+    # -- the agents Session protocol ------------------------------------------
+
+    async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
+        """The history, oldest first; with ``limit`` (or ``session_settings.limit``) the newest N.
+
+        ``limit=0`` returns ``[]``; a negative limit raises ``ValueError``.
+        """
+        self._check_open()
+        effective = resolve_session_limit(limit, self.session_settings)
+        if effective is not None and (isinstance(effective, bool) or effective < 0):
+            raise ValueError(
+                f"limit must be None or an int >= 0 (got {effective!r}); "
+                "None returns the whole history"
+            )
+        items = await self._store.get_items(self._key, effective)
+        return cast("list[TResponseInputItem]", items)
+
+    async def add_items(self, items: list[TResponseInputItem]) -> None:
+        """Append ``items`` in order, in one atomic write; creates the thread if needed.
+
+        Every item must be a JSON object; otherwise ``InvalidEntry`` is raised
+        and nothing is written.
+        """
+        self._check_open()
+        if isinstance(items, (str, bytes, Mapping)):
+            raise TypeError(
+                f"add_items takes a list of items, got a single {type(items).__name__}; "
+                "wrap it in a list"
+            )
+        await self._store.add_items(self._key, cast("list[JSONObject]", list(items)))
+
+    async def pop_item(self) -> TResponseInputItem | None:
+        """Remove and return the newest item, or ``None`` if the history is empty.
+
+        Atomic: concurrent callers never receive the same item.
+        """
+        self._check_open()
+        item = await self._store.pop_item(self._key)
+        return cast("TResponseInputItem | None", item)
+
+    async def clear_session(self) -> None:
+        """Remove every item of the history; the thread's state is kept."""
+        self._check_open()
+        await self._store.clear_session(self._key)
+
+    # -- state -----------------------------------------------------------------
+
+    async def get_state(self) -> JSONObject:
+        """The merged state this thread sees.
+
+        Session keys as they are, plus the app scope under ``app:`` and the
+        user scope under ``user:``. Works before the thread has any history
+        (then only ``app:`` and ``user:`` keys can be present).
+        """
+        self._check_open()
+        record = await self._store.get_session(self._key, last=0)
+        if record is not None:
+            return record.state
+        app = await self._store.get_app_state(self._key.app_name)
+        user = await self._store.get_user_state(self._key.app_name, self._key.user_id)
+        state: JSONObject = {APP_PREFIX + k: v for k, v in app.items()}
+        state.update({USER_PREFIX + k: v for k, v in user.items()})
+        return state
+
+    async def get_record(self) -> SessionRecord | None:
+        """The thread's record without its events (state and ``revision``), or ``None``.
+
+        Use its ``revision`` with :meth:`update_state`'s ``expected_revision``
+        for a read-modify-write that fails instead of overwriting a
+        concurrent change.
+        """
+        self._check_open()
+        return await self._store.get_session(self._key, last=0)
+
+    async def update_state(
+        self, delta: Mapping[str, Any], *, expected_revision: int | None = None
+    ) -> int:
+        """Apply ``delta`` to the thread's scoped state in one atomic write; no history item.
+
+        ``app:k`` goes to the app scope, ``user:k`` to the user scope, any
+        other key to this session. A ``None`` value is stored as ``None``.
+        Creates the thread when it does not exist yet. ``temp:`` keys are
+        rejected: a ``temp:`` key lives for one ADK invocation and would be
+        silently dropped here. Values must be JSON (``InvalidEntry``
+        otherwise, nothing written).
+
+        With ``expected_revision`` (from :meth:`get_record`) the write fails
+        with ``StaleSession`` if anything was written to the thread since,
+        and with ``SessionNotFound`` if the thread does not exist.
+
+        Returns the thread's new revision.
+        """
+        self._check_open()
+        if not isinstance(delta, Mapping):
+            raise TypeError(f"update_state takes a mapping, got {type(delta).__name__}")
+        temp = sorted(k for k in delta if isinstance(k, str) and k.startswith(TEMP_PREFIX))
+        if temp:
+            raise ValueError(
+                f"temp: keys are never stored ({', '.join(temp)}); a temp: key lives for one ADK "
+                "invocation only. Use an un-prefixed key for state of this session."
+            )
+        try:
+            return await self._store.update_state(
+                self._key, delta, expected_revision=expected_revision
+            )
+        except SessionNotFound:
+            if expected_revision is not None:
+                raise
+        try:
+            record = await self._store.create_session(self._key, delta)
+        except AlreadyExists:
+            # Another writer created the thread between our two calls.
+            return await self._store.update_state(self._key, delta)
+        return record.revision
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the session; closes the store too if the session opened it from a URL.
+
+        Idempotent. A session given a ``store=`` leaves it open for others.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_store:
+            await self._store.aclose()
+
+    async def __aenter__(self) -> Self:
+        self._check_open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SessionClosed(
+                f"{self!r} was closed; create a new OmniSession to keep using this thread"
+            )
+
+
+# -- instructions from state ----------------------------------------------------
+
+# The same syntax as ADK's instruction templates: ``{key}``, ``{key?}``,
+# ``{app:key}``, ``{user:key}``; braces preceded by ``$``, ``{`` or ``\`` and
+# braces around anything that is not a state name are left as they are.
+_TEMPLATE_VARIABLE = re.compile(r"(?<![\$\{\\]){+[^{}]*}+")
+_STATE_PREFIXES = (APP_PREFIX, USER_PREFIX, TEMP_PREFIX)
+
+
+def _is_state_name(name: str) -> bool:
+    prefix, sep, rest = name.partition(":")
+    if not sep:
+        return name.isidentifier()
+    return prefix + ":" in _STATE_PREFIXES and rest.isidentifier()
+
+
+def render_state_template(
+    template: str, state: Mapping[str, Any], *, session: OmniSession | None = None
+) -> str:
+    """Fill ``{key}`` placeholders of ``template`` from ``state`` (ADK's template rules).
+
+    ``{name}`` is a session key, ``{user:name}`` / ``{app:name}`` the scoped
+    ones; ``{name?}`` renders as empty when the key is absent. A ``None``
+    value renders as empty, anything else as ``str(value)``. Braces around
+    text that is not a state name (``{"json": 1}``, ``{not a name}``) are
+    kept as written. A missing required key raises :class:`MissingStateKey`
+    naming the key.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group().lstrip("{").rstrip("}").strip()
+        optional = name.endswith("?")
+        if optional:
+            name = name[:-1]
+        if not _is_state_name(name):
+            return match.group()
+        if name not in state:
+            if optional:
+                return ""
+            raise MissingStateKey(name, session, list(state))
+        value = state[name]
+        return "" if value is None else str(value)
+
+    if "{" not in template:
+        return template
+    return _TEMPLATE_VARIABLE.sub(replace, template)
+
+
+SessionResolver = Callable[["RunContextWrapper[Any]"], OmniSession]
+"""Picks the session from the run's context, for one agent shared by many threads."""
+
+
+class StateInstructions:
+    """Dynamic ``Agent(instructions=...)`` that renders a template from session state.
+
+    Built by :func:`state_instructions`. The SDK calls it with ``(context,
+    agent)`` before every model call, so the instructions always show the
+    current state, including changes made by tools during the run.
+    """
+
+    def __init__(self, template: str, session: OmniSession | SessionResolver) -> None:
+        if not isinstance(template, str):
+            raise TypeError(f"template must be a str, got {type(template).__name__}")
+        if not isinstance(session, OmniSession) and not callable(session):
+            raise TypeError(
+                "session must be an OmniSession or a callable (context) -> OmniSession, "
+                f"got {type(session).__name__}"
+            )
+        self.template = template
+        self._session = session
+
+    async def __call__(self, context: RunContextWrapper[Any], agent: Agent[Any]) -> str:
+        session = self._session
+        if not isinstance(session, OmniSession):
+            session = session(context)
+            if not isinstance(session, OmniSession):
+                raise TypeError(
+                    "the session resolver of state_instructions must return an OmniSession, "
+                    f"got {type(session).__name__}"
+                )
+        return render_state_template(self.template, await session.get_state(), session=session)
+
+    def __repr__(self) -> str:
+        return f"StateInstructions({self.template!r})"
+
+
+def state_instructions(
+    template: str, session: OmniSession | SessionResolver
+) -> Callable[[RunContextWrapper[Any], Agent[Any]], Awaitable[str]]:
+    """Agent instructions filled from session state, for ``Agent(instructions=...)``.
+
+    ``state_instructions("Hello {user:name}", session)`` renders against
+    ``session``'s state on every model call (see :func:`render_state_template`
+    for the syntax). For one agent serving many threads, pass a callable that
+    picks the session from the run context instead, e.g.
+    ``state_instructions(template, lambda ctx: ctx.context.session)`` with
+    ``Runner.run(..., context=my_context)``.
+
+    A required key missing from the state raises :class:`MissingStateKey`
+    (a ``KeyError``) naming the key, and the run stops before calling the
+    model.
+    """
+    return StateInstructions(template, session)
