@@ -1,0 +1,1 @@
+"""Tests of the OpenAI Agents SDK bridge, ``omnisession.openai_agents``."""
