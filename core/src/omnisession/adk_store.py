@@ -1,0 +1,953 @@
+"""An omnisession store on top of any Google ADK ``BaseSessionService``.
+
+This is the other direction of the ADK bridge: ``omnisession.adk`` lets ADK's
+``Runner`` use any omnisession store, and :class:`ADKServiceStore` lets every
+omnisession user (the OpenAI Agents bridge, the CLI, the conformance suite)
+keep sessions in an existing ADK service -- ADK's own ``InMemorySessionService``,
+``DatabaseSessionService``, ``SqliteSessionService``, ``VertexAiSessionService``
+or a community one::
+
+    store = ADKServiceStore(VertexAiSessionService(project, location, engine_id))
+    store = omnisession.open_store("adk+vertexai://PROJECT/LOCATION/ENGINE_ID")
+    store = omnisession.open_store("adk+db://postgresql+asyncpg://user@host/db")
+    store = omnisession.open_store("adk+sqlite:///sessions.db")   # SqliteSessionService
+    store = omnisession.open_store("adk+memory://")                # InMemorySessionService
+
+How the contract is mapped onto ADK's API
+-----------------------------------------
+Every write is ONE ``service.append_event`` of one ADK ``Event`` (author
+``omnisession``), so it is as atomic as the service's own append:
+
+* the entries (one for ``append_event``, all of them for ``add_items``) travel
+  as JSON text in ``event.custom_metadata["omnisession"]``, so payloads
+  round-trip exactly whatever the service does to JSON (big ints, key order);
+* ``state_delta`` travels in ``event.actions.state_delta``: ``app:`` / ``user:``
+  keys go to the service's app and user scopes, ``temp:`` keys are dropped;
+* the session's bookkeeping (``revision``, next ``seq``, ``created_at``) lives in
+  the reserved session-state key ``__omnisession__``, written by the same delta,
+  hidden from :attr:`SessionRecord.state` and refused in callers' state;
+* ADK services have no way to delete an event, so ``pop_item`` appends a
+  tombstone naming the popped ``seq`` and ``clear_session`` a marker hiding
+  every older entry; reads skip both. ``update_state`` is an event without
+  entries. Reads fetch the newest events and widen the window only while
+  tombstones hide entries, so ``last=N`` costs what the service charges for
+  ``num_recent_events`` (N plus hidden events), never the whole history.
+* the ADK event's ``timestamp`` is the write's commit time, made strictly
+  increasing per session (at least the previous update time plus 1 us, and
+  never earlier than the caller's ``timestamp``). Services that order by
+  timestamp (Database, Sqlite, Vertex AI) therefore keep append order, and
+  stale-writer markers change on every write. The caller's ``timestamp`` is
+  kept with the entry and is what :attr:`Event.timestamp` reports; ``since``
+  uses the service's ``after_timestamp`` as a pre-filter and filters exactly.
+
+Concurrency: writes to one session are serialised per service object and event
+loop by an asyncio lock (two stores wrapping the same service object share it),
+then each write is a compare-and-set where the service offers one: the write
+hands the service the session it just read, and a service that detects stale
+writers (``DatabaseSessionService`` through its storage marker,
+``SqliteSessionService`` through ``last_update_time``) raises
+``StaleSessionError``, upon which the write is retried (or, with
+``expected_revision``, reported as :class:`~omnisession.errors.StaleSession`).
+``expected_revision`` is therefore exact within one process and only as good as
+the service's stale-writer check across processes.
+
+What each ADK service keeps (``Capability``; measured by the conformance suite
+in ``tests/adk_store``, whose expected failures name every case that does not
+hold):
+
+==========================  =====================================================
+``InMemorySessionService``  base, large_entries. No I/O: every call is atomic
+                            within one event loop. Not thread-safe (ADK's own
+                            limit), not persistent.
+``DatabaseSessionService``  base, large_entries, persistent (unless the URL is an
+                            in-memory SQLite). Not cross_process: on SQLite the
+                            stale-marker check and the write are not one
+                            transaction, so two processes can both pass it.
+                            (On PostgreSQL/MySQL the check runs under
+                            ``SELECT ... FOR UPDATE``; untested here.)
+``SqliteSessionService``    base, large_entries, persistent (file). Not
+                            cross_process, for the same reason.
+``VertexAiSessionService``  base, persistent -- except what the Agent Engine
+                            API cannot express: it keeps state per session, so
+                            ``app:`` / ``user:`` state is not shared between
+                            sessions; it reads a session's whole event list on
+                            every ``get_session`` (its ``num_recent_events`` is
+                            applied client-side by ADK); it has no stale-writer
+                            check. Session ids must match ``[A-Za-z0-9_-]+`` and
+                            the engine ignores ``app_name``, so this store
+                            encodes the whole key into one id.
+any other service           base only, until measured.
+==========================  =====================================================
+
+``get_app_state`` has no ADK counterpart: it is read from the merged state of
+the app's most recently updated session (``{}`` while the app has no session).
+``get_user_state`` uses the service's ``get_user_state`` and falls back the same
+way where the service raises ``NotImplementedError`` (Vertex AI). Sessions and
+events written to the service by anything but this store (e.g. an ADK
+``Runner`` using the service directly) are listed, but their events are not
+entries and are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import bisect
+import contextlib
+import math
+import threading
+import uuid
+import weakref
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
+
+from google.adk.errors._stale_session_error import StaleSessionError
+from google.adk.errors.already_exists_error import AlreadyExistsError
+from google.adk.errors.session_not_found_error import SessionNotFoundError
+from google.adk.events.event import Event as ADKEvent
+from google.adk.events.event_actions import EventActions
+from google.adk.sessions.base_session_service import BaseSessionService, GetSessionConfig
+from google.adk.sessions.in_memory_session_service import InMemorySessionService
+from google.adk.sessions.session import Session as ADKSession
+
+from . import _json
+from .backend import (
+    StoreBase,
+    check_key,
+    check_last,
+    check_limit,
+    check_page_size,
+    check_scope_id,
+    decode_cursor,
+    encode_cursor,
+    encode_entries,
+    encode_entry,
+    encode_state_delta,
+)
+from .errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    InvalidEntry,
+    InvalidKey,
+    OmnisessionError,
+    SessionNotFound,
+    StaleSession,
+)
+from .model import (
+    APP_PREFIX,
+    USER_PREFIX,
+    Appended,
+    Event,
+    JSONObject,
+    Page,
+    SessionKey,
+    SessionRecord,
+    now,
+)
+from .store import Capability
+
+__all__ = [
+    "META_KEY",
+    "ADKServiceStore",
+    "CompoundIds",
+    "PlainIds",
+    "ServiceIds",
+    "capabilities_of",
+    "open_adk_store",
+]
+
+META_KEY = "__omnisession__"
+"""The reserved session-state key holding revision, next seq and creation time."""
+
+_METADATA_KEY = "omnisession"
+_AUTHOR = "omnisession"
+_MAX_RETRIES = 64
+# ``since`` pre-filter slack: services round timestamps to microseconds.
+_SINCE_SLACK = 1e-3
+
+
+# -- ids ------------------------------------------------------------------
+
+
+class ServiceIds(Protocol):
+    """How a :class:`SessionKey` is spelled in a service, injectively.
+
+    ``to_service`` gives the ``(app_name, user_id, session_id)`` passed to the
+    service; ``from_service`` maps a listed session back, or ``None`` when it
+    was not written through this mapping for ``app_name``.
+    """
+
+    def to_service(self, key: SessionKey) -> tuple[str, str, str]: ...
+
+    def from_service(self, app_name: str, user_id: str, session_id: str) -> SessionKey | None: ...
+
+
+class PlainIds:
+    """Ids passed through, except session ids a service would alter.
+
+    ADK's in-memory and SQLite services ``strip()`` session ids, so ``" a"`` and
+    ``"a"`` would collide. Such ids (and, to stay injective, ids starting with
+    ``~``) are stored as ``~`` plus their UTF-8 hex; every other id is stored
+    as itself, so ADK tools show the sessions under their own names.
+    """
+
+    def to_service(self, key: SessionKey) -> tuple[str, str, str]:
+        sid = key.session_id
+        if sid.startswith("~") or sid != sid.strip():
+            sid = "~" + sid.encode("utf-8").hex()
+        return key.app_name, key.user_id, sid
+
+    def from_service(self, app_name: str, user_id: str, session_id: str) -> SessionKey | None:
+        sid = session_id
+        if sid.startswith("~"):
+            try:
+                sid = bytes.fromhex(sid[1:]).decode("utf-8")
+            except (ValueError, UnicodeDecodeError):
+                return None
+        try:
+            return SessionKey(app_name, user_id, sid)
+        except InvalidKey:
+            return None
+
+
+class CompoundIds:
+    """The whole key encoded into one ``[a-z0-9]`` session id.
+
+    For services whose ids are restricted and global (the Vertex AI Agent
+    Engine keeps every app's and every user's sessions in one namespace and
+    ignores ``app_name``): the id is ``os`` plus the lowercase base32 of the
+    JSON ``[app_name, user_id, session_id]``, so distinct keys never collide
+    and each listed session is attributed to its own app.
+    """
+
+    def to_service(self, key: SessionKey) -> tuple[str, str, str]:
+        text = _json.dumps([key.app_name, key.user_id, key.session_id]).encode("utf-8")
+        encoded = base64.b32encode(text).decode("ascii").rstrip("=").lower()
+        return key.app_name, key.user_id, "os" + encoded
+
+    def from_service(self, app_name: str, user_id: str, session_id: str) -> SessionKey | None:
+        if not session_id.startswith("os"):
+            return None
+        body = session_id[2:].upper()
+        try:
+            pair = _json.loads(base64.b32decode(body + "=" * (-len(body) % 8)))
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            return None
+        if not (
+            isinstance(pair, list)
+            and len(pair) == 3
+            and pair[0] == app_name
+            and pair[1] == user_id
+        ):
+            return None
+        try:
+            return SessionKey(app_name, user_id, pair[2])
+        except InvalidKey:
+            return None
+
+
+# -- capabilities -----------------------------------------------------------
+
+
+def capabilities_of(service: BaseSessionService) -> frozenset[Capability]:
+    """What :class:`ADKServiceStore` can promise on ``service`` (see module doc)."""
+    base = {Capability.BASE}
+    if isinstance(service, InMemorySessionService):
+        return frozenset(base | {Capability.LARGE_ENTRIES})
+    kind = type(service).__mro__
+    names = {f"{cls.__module__}.{cls.__qualname__}" for cls in kind}
+    if "google.adk.sessions.database_session_service.DatabaseSessionService" in names:
+        base.add(Capability.LARGE_ENTRIES)
+        engine = getattr(service, "db_engine", None)
+        database = getattr(getattr(engine, "url", None), "database", None)
+        if database not in (None, "", ":memory:"):
+            base.add(Capability.PERSISTENT)
+    elif "google.adk.sessions.sqlite_session_service.SqliteSessionService" in names:
+        base.add(Capability.LARGE_ENTRIES)
+        if getattr(service, "_db_path", "") not in ("", ":memory:"):
+            base.add(Capability.PERSISTENT)
+    elif "google.adk.sessions.vertex_ai_session_service.VertexAiSessionService" in names:
+        base.add(Capability.PERSISTENT)
+    return frozenset(base)
+
+
+def _is_vertex(service: BaseSessionService) -> bool:
+    return any(
+        cls.__qualname__ == "VertexAiSessionService"
+        and cls.__module__ == "google.adk.sessions.vertex_ai_session_service"
+        for cls in type(service).__mro__
+    )
+
+
+# -- error translation --------------------------------------------------------
+
+
+def _unavailable_types() -> tuple[type[BaseException], ...]:
+    found: list[type[BaseException]] = [ConnectionError, TimeoutError, OSError]
+    try:
+        from google.genai import errors as genai_errors
+
+        found.append(genai_errors.APIError)
+    except ImportError:  # pragma: no cover - google-genai ships with google-adk
+        pass
+    try:
+        import sqlalchemy.exc
+
+        found.append(sqlalchemy.exc.DBAPIError)
+    except ImportError:
+        pass
+    try:
+        import sqlite3
+
+        found.append(sqlite3.Error)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(found)
+
+
+_UNAVAILABLE = _unavailable_types()
+
+
+def _status_code(exc: BaseException) -> int | None:
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, int) else None
+
+
+@contextlib.contextmanager
+def _translated(key: object, service: BaseSessionService) -> Iterator[None]:
+    """Map the service's exceptions onto omnisession's, chaining the original."""
+    try:
+        yield
+    except OmnisessionError:
+        raise
+    except AlreadyExistsError as exc:
+        raise AlreadyExists(key) from exc
+    except SessionNotFoundError as exc:
+        raise SessionNotFound(key) from exc
+    except _UNAVAILABLE as exc:
+        code = _status_code(exc)
+        if code == 409:
+            raise AlreadyExists(key) from exc
+        if code == 404:
+            raise SessionNotFound(key) from exc
+        raise BackendUnavailable(
+            f"{type(service).__name__} failed for session {key}: "
+            f"{type(exc).__name__}: {exc}; check the service is reachable and retry"
+        ) from exc
+
+
+# -- the record an ADK event carries ------------------------------------------
+
+
+@dataclass
+class _Record:
+    rev: int
+    entries: list[tuple[int, float, JSONObject]] = field(default_factory=list)
+    popped: list[int] = field(default_factory=list)
+    clear: int | None = None
+
+
+def _record_text(
+    rev: int,
+    entries: Sequence[tuple[int, float, str]] = (),
+    popped: Sequence[int] = (),
+    clear: int | None = None,
+) -> str:
+    # Entry payloads are already-encoded JSON text; splice them in rather than
+    # decode and re-encode them (a payload may be 1 MiB).
+    parts = [f'{{"v":1,"rev":{rev}']
+    if entries:
+        parts.append(
+            ',"e":['
+            + ",".join(f"[{seq},{_json.dumps(ts)},{text}]" for seq, ts, text in entries)
+            + "]"
+        )
+    if popped:
+        parts.append(',"pop":' + _json.dumps(list(popped)))
+    if clear is not None:
+        parts.append(f',"clear":{clear}')
+    parts.append("}")
+    return "".join(parts)
+
+
+def _decode_record(event: ADKEvent) -> _Record | None:
+    metadata = event.custom_metadata
+    if not metadata:
+        return None
+    text = metadata.get(_METADATA_KEY)
+    if not isinstance(text, str):
+        return None
+    try:
+        raw = _json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(raw, dict) or raw.get("v") != 1:
+        return None
+    return _Record(
+        rev=int(raw.get("rev", 0)),
+        entries=[(int(seq), float(ts), data) for seq, ts, data in raw.get("e", ())],
+        popped=[int(seq) for seq in raw.get("pop", ())],
+        clear=raw.get("clear"),
+    )
+
+
+@dataclass(frozen=True)
+class _Meta:
+    rev: int
+    next_seq: int
+    created_at: float
+
+    def as_state(self) -> JSONObject:
+        return {"rev": self.rev, "next": self.next_seq, "created": self.created_at}
+
+
+def _meta_of(session: ADKSession) -> _Meta:
+    raw = session.state.get(META_KEY)
+    if isinstance(raw, dict):
+        try:
+            return _Meta(int(raw["rev"]), int(raw["next"]), float(raw["created"]))
+        except (KeyError, TypeError, ValueError):
+            pass
+    # A session created by something else: no entries of ours yet.
+    return _Meta(0, 1, session.last_update_time)
+
+
+def _public_state(session: ADKSession) -> JSONObject:
+    state = {k: v for k, v in session.state.items() if k != META_KEY}
+    copied: JSONObject = _json.loads(_json.dumps(state, what="stored state"))
+    return copied
+
+
+def _prefixed_delta(state: Mapping[str, Any] | None) -> JSONObject:
+    """``state`` checked, ``temp:`` dropped, as a fresh flat ADK state delta."""
+    delta = encode_state_delta(state)
+    if META_KEY in delta.session:
+        raise InvalidEntry(
+            f"state key {META_KEY!r} is reserved for omnisession's bookkeeping; rename it"
+        )
+    flat: JSONObject = dict(delta.session)
+    flat.update({APP_PREFIX + k: v for k, v in delta.app.items()})
+    flat.update({USER_PREFIX + k: v for k, v in delta.user.items()})
+    # A private copy: in-memory services keep the values they are given.
+    copied: JSONObject = _json.loads(_json.dumps(flat, what="state"))
+    return copied
+
+
+def _to_micros(timestamp: float) -> int:
+    return math.ceil(round(timestamp * 1_000_000, 3))
+
+
+def _commit_time(session: ADKSession, floor: float | None) -> float:
+    """A commit time later than the session's last update and not before ``floor``."""
+    micros = max(_to_micros(now()), _to_micros(session.last_update_time) + 1)
+    if floor is not None:
+        micros = max(micros, _to_micros(floor))
+    return micros / 1_000_000
+
+
+# -- per-session locks ----------------------------------------------------------
+
+
+class _Locks:
+    """One asyncio lock per (event loop, session), dropped once unused."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._slots: dict[tuple[int, SessionKey], list[Any]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: SessionKey) -> AsyncIterator[None]:
+        slot_key = (id(asyncio.get_running_loop()), key)
+        with self._guard:
+            slot = self._slots.get(slot_key)
+            if slot is None:
+                slot = self._slots[slot_key] = [asyncio.Lock(), 0]
+            slot[1] += 1
+        try:
+            async with slot[0]:
+                yield
+        finally:
+            with self._guard:
+                slot[1] -= 1
+                if slot[1] == 0:
+                    self._slots.pop(slot_key, None)
+
+
+_locks_by_service: weakref.WeakKeyDictionary[BaseSessionService, _Locks] = (
+    weakref.WeakKeyDictionary()
+)
+_locks_guard = threading.Lock()
+
+
+def _locks_for(service: BaseSessionService) -> _Locks:
+    with _locks_guard:
+        locks = _locks_by_service.get(service)
+        if locks is None:
+            locks = _locks_by_service[service] = _Locks()
+        return locks
+
+
+# -- the store --------------------------------------------------------------------
+
+
+class ADKServiceStore(StoreBase):
+    """An omnisession :class:`~omnisession.SessionStore` backed by an ADK session service.
+
+    ``service`` is any ``google.adk.sessions.BaseSessionService``.
+    ``capabilities`` defaults to what :func:`capabilities_of` knows the service
+    keeps; pass it for a community service you have measured with the
+    conformance suite. ``ids`` defaults to :class:`CompoundIds` for Vertex AI
+    and :class:`PlainIds` otherwise. With ``owns_service`` the service's
+    ``close()`` (where it has one) is awaited by :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        service: BaseSessionService,
+        *,
+        capabilities: frozenset[Capability] | None = None,
+        ids: ServiceIds | None = None,
+        owns_service: bool = False,
+    ) -> None:
+        if not isinstance(service, BaseSessionService):
+            raise TypeError(
+                f"ADKServiceStore needs a google.adk BaseSessionService, "
+                f"got {type(service).__name__}"
+            )
+        self.service = service
+        self.capabilities = (
+            capabilities_of(service) if capabilities is None else frozenset(capabilities)
+        )
+        self.ids: ServiceIds = ids or (CompoundIds() if _is_vertex(service) else PlainIds())
+        self._owns_service = owns_service
+        self._locks = _locks_for(service)
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"ADKServiceStore({type(self.service).__name__})"
+
+    # -- service calls ---------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BackendUnavailable("this ADKServiceStore is closed; open a new store")
+
+    async def _fetch(
+        self, key: SessionKey, recent: int | None = None, after: float | None = None
+    ) -> ADKSession | None:
+        app, user, sid = self.ids.to_service(key)
+        config = GetSessionConfig(num_recent_events=recent, after_timestamp=after)
+        with _translated(key, self.service):
+            try:
+                return await self.service.get_session(
+                    app_name=app, user_id=user, session_id=sid, config=config
+                )
+            except ValueError as exc:
+                if isinstance(exc, StaleSessionError):
+                    raise
+                raise InvalidKey(
+                    f"{type(self.service).__name__} refuses session {key}: {exc}"
+                ) from exc
+
+    async def _entries(
+        self, key: SessionKey, last: int | None, since: float | None
+    ) -> tuple[ADKSession, list[tuple[int, float, JSONObject]]] | None:
+        """The session and its visible entries, oldest first."""
+        after = None if since is None else since - _SINCE_SLACK
+        if last == 0:
+            session = await self._fetch(key, 0)
+            return None if session is None else (session, [])
+        window = last
+        while True:
+            session = await self._fetch(key, window, after)
+            if session is None:
+                return None
+            found, complete = _visible(session.events, last)
+            if complete or window is None or len(session.events) < window:
+                break
+            window *= 2
+        found.reverse()
+        if since is not None:
+            found = [entry for entry in found if entry[1] >= since]
+        return session, found
+
+    def _record(
+        self, key: SessionKey, session: ADKSession, entries: Sequence[tuple[int, float, JSONObject]]
+    ) -> SessionRecord:
+        meta = _meta_of(session)
+        return SessionRecord(
+            key=key,
+            state=_public_state(session),
+            events=[Event(seq, ts, data) for seq, ts, data in entries],
+            created_at=meta.created_at,
+            updated_at=session.last_update_time,
+            revision=meta.rev,
+        )
+
+    async def _write(
+        self,
+        key: SessionKey,
+        *,
+        entries: Sequence[str] = (),
+        timestamp: float | None = None,
+        state: JSONObject | None = None,
+        expected_revision: int | None = None,
+        pop: bool = False,
+        clear: bool = False,
+    ) -> tuple[_Meta, int, float, JSONObject | None] | None:
+        """One compare-and-set write; ``None`` when ``pop`` finds nothing.
+
+        Returns the new meta, the first entry's seq, the entries' timestamp and
+        the popped payload. Raises ``SessionNotFound`` for a missing session.
+        """
+        self._check_open()
+        async with self._locks.hold(key):
+            for _attempt in range(_MAX_RETRIES):
+                popped: tuple[int, float, JSONObject] | None = None
+                if pop:
+                    loaded = await self._entries(key, 1, None)
+                    if loaded is None:
+                        raise SessionNotFound(key)
+                    session, newest = loaded
+                    if not newest:
+                        return None
+                    popped = newest[-1]
+                else:
+                    fetched = await self._fetch(key, 0)
+                    if fetched is None:
+                        raise SessionNotFound(key)
+                    session = fetched
+                meta = _meta_of(session)
+                if expected_revision is not None and expected_revision != meta.rev:
+                    raise StaleSession(key, expected_revision, meta.rev)
+                commit = _commit_time(session, timestamp)
+                stamp = commit if timestamp is None else float(timestamp)
+                first = meta.next_seq
+                new_meta = _Meta(meta.rev + 1, first + len(entries), meta.created_at)
+                text = _record_text(
+                    new_meta.rev,
+                    [(first + i, stamp, entry) for i, entry in enumerate(entries)],
+                    [popped[0]] if popped else (),
+                    first - 1 if clear else None,
+                )
+                delta = dict(state or {})
+                delta[META_KEY] = new_meta.as_state()
+                event = ADKEvent(
+                    id=uuid.uuid4().hex,
+                    invocation_id=_AUTHOR,
+                    author=_AUTHOR,
+                    timestamp=commit,
+                    custom_metadata={_METADATA_KEY: text},
+                    actions=EventActions(state_delta=delta),
+                )
+                try:
+                    with _translated(key, self.service):
+                        await self.service.append_event(session, event)
+                except StaleSessionError as exc:
+                    if expected_revision is not None:
+                        current = await self._fetch(key, 0)
+                        actual = _meta_of(current).rev if current else expected_revision + 1
+                        raise StaleSession(key, expected_revision, actual) from exc
+                    continue
+                return new_meta, first, stamp, (popped[2] if popped else None)
+        raise BackendUnavailable(
+            f"session {key}: {_MAX_RETRIES} writes in a row lost to concurrent writers; retry"
+        )
+
+    # -- reads -------------------------------------------------------------------
+
+    async def get_session(
+        self, key: SessionKey, *, last: int | None = None, since: float | None = None
+    ) -> SessionRecord | None:
+        check_key(key)
+        check_last(last)
+        self._check_open()
+        loaded = await self._entries(key, last, since)
+        if loaded is None:
+            return None
+        return self._record(key, *loaded)
+
+    async def list_sessions(
+        self,
+        app_name: str,
+        user_id: str | None = None,
+        *,
+        page_size: int | None = None,
+        cursor: str | None = None,
+    ) -> Page:
+        check_scope_id("app_name", app_name)
+        if user_id is not None:
+            check_scope_id("user_id", user_id)
+        size = check_page_size(page_size)
+        after = tuple(decode_cursor(cursor, 3)) if cursor else None
+        self._check_open()
+        with _translated(f"app {app_name!r}", self.service):
+            response = await self.service.list_sessions(app_name=app_name, user_id=user_id)
+        rows = []
+        for session in response.sessions:
+            key = self.ids.from_service(app_name, session.user_id, session.id)
+            if key is None or (user_id is not None and key.user_id != user_id):
+                continue
+            rows.append((session.last_update_time, key.user_id, key.session_id, key, session))
+        rows.sort(key=lambda row: row[:3])
+        start = bisect.bisect_right([row[:3] for row in rows], after) if after else 0
+        chunk = rows[start : start + size + 1]
+        records = [self._record(key, session, []) for *_, key, session in chunk[:size]]
+        next_cursor = encode_cursor(*chunk[size - 1][:3]) if len(chunk) > size else None
+        return Page(records, next_cursor)
+
+    async def get_items(self, key: SessionKey, limit: int | None = None) -> list[JSONObject]:
+        check_key(key)
+        check_limit(limit)
+        self._check_open()
+        loaded = await self._entries(key, limit, None)
+        return [] if loaded is None else [data for _, _, data in loaded[1]]
+
+    async def get_user_state(self, app_name: str, user_id: str) -> JSONObject:
+        check_scope_id("app_name", app_name)
+        check_scope_id("user_id", user_id)
+        self._check_open()
+        with _translated(f"user {user_id!r} of app {app_name!r}", self.service):
+            try:
+                state = await self.service.get_user_state(app_name=app_name, user_id=user_id)
+            except NotImplementedError:
+                return await self._scope_from_sessions(app_name, user_id, USER_PREFIX)
+        copied: JSONObject = _json.loads(_json.dumps(dict(state), what="stored state"))
+        return copied
+
+    async def get_app_state(self, app_name: str) -> JSONObject:
+        check_scope_id("app_name", app_name)
+        self._check_open()
+        return await self._scope_from_sessions(app_name, None, APP_PREFIX)
+
+    async def _scope_from_sessions(
+        self, app_name: str, user_id: str | None, prefix: str
+    ) -> JSONObject:
+        """A scope read from the merged state of the newest session that shows it."""
+        with _translated(f"app {app_name!r}", self.service):
+            response = await self.service.list_sessions(app_name=app_name, user_id=user_id)
+        for session in reversed(response.sessions):
+            if self.ids.from_service(app_name, session.user_id, session.id) is None:
+                continue
+            scope = {
+                k[len(prefix) :]: v for k, v in session.state.items() if k.startswith(prefix)
+            }
+            copied: JSONObject = _json.loads(_json.dumps(scope, what="stored state"))
+            return copied
+        return {}
+
+    # -- writes ------------------------------------------------------------------
+
+    async def create_session(
+        self, key: SessionKey, state: Mapping[str, Any] | None = None
+    ) -> SessionRecord:
+        check_key(key)
+        delta = _prefixed_delta(state)
+        self._check_open()
+        delta[META_KEY] = _Meta(1, 1, now()).as_state()
+        app, user, sid = self.ids.to_service(key)
+        with _translated(key, self.service):
+            try:
+                session = await self.service.create_session(
+                    app_name=app, user_id=user, state=delta, session_id=sid
+                )
+            except ValueError as exc:
+                raise InvalidKey(
+                    f"{type(self.service).__name__} refuses session {key}: {exc}"
+                ) from exc
+        return self._record(key, session, [])
+
+    async def delete_session(self, key: SessionKey) -> None:
+        check_key(key)
+        self._check_open()
+        app, user, sid = self.ids.to_service(key)
+        with _translated(key, self.service):
+            await self.service.delete_session(app_name=app, user_id=user, session_id=sid)
+
+    async def append_event(
+        self,
+        key: SessionKey,
+        data: JSONObject,
+        *,
+        state_delta: Mapping[str, Any] | None = None,
+        timestamp: float | None = None,
+        expected_revision: int | None = None,
+    ) -> Appended:
+        check_key(key)
+        text = encode_entry(data)
+        delta = _prefixed_delta(state_delta)
+        stamp = _check_timestamp(timestamp)
+        written = await self._write(
+            key, entries=[text], timestamp=stamp, state=delta, expected_revision=expected_revision
+        )
+        assert written is not None
+        meta, seq, ts, _ = written
+        return Appended(seq=seq, revision=meta.rev, timestamp=ts)
+
+    async def update_state(
+        self,
+        key: SessionKey,
+        state_delta: Mapping[str, Any],
+        *,
+        expected_revision: int | None = None,
+    ) -> int:
+        check_key(key)
+        delta = _prefixed_delta(state_delta)
+        written = await self._write(key, state=delta, expected_revision=expected_revision)
+        assert written is not None
+        return written[0].rev
+
+    async def add_items(self, key: SessionKey, items: Sequence[JSONObject]) -> None:
+        check_key(key)
+        texts = encode_entries(items)
+        if not texts:
+            return
+        try:
+            await self._write(key, entries=texts)
+        except SessionNotFound:
+            with contextlib.suppress(AlreadyExists):
+                await self.create_session(key)
+            await self._write(key, entries=texts)
+
+    async def pop_item(self, key: SessionKey) -> JSONObject | None:
+        check_key(key)
+        try:
+            written = await self._write(key, pop=True)
+        except SessionNotFound:
+            return None
+        return None if written is None else written[3]
+
+    async def clear_session(self, key: SessionKey) -> None:
+        check_key(key)
+        with contextlib.suppress(SessionNotFound):
+            await self._write(key, clear=True)
+
+    async def aclose(self) -> None:
+        """Close the service if this store owns it (``close()`` where it has one)."""
+        if self._closed:
+            return
+        self._closed = True
+        close = getattr(self.service, "close", None)
+        if self._owns_service and close is not None:
+            with _translated("(closing)", self.service):
+                await close()
+
+
+def _check_timestamp(timestamp: float | None) -> float | None:
+    if timestamp is None:
+        return None
+    if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)):
+        raise TypeError(f"timestamp must be POSIX seconds (a float), got {timestamp!r}")
+    if not math.isfinite(timestamp):
+        raise ValueError(f"timestamp must be finite, got {timestamp!r}")
+    return float(timestamp)
+
+
+def _visible(
+    events: Sequence[ADKEvent], want: int | None
+) -> tuple[list[tuple[int, float, JSONObject]], bool]:
+    """Visible entries newest first; ``True`` when no older event can add any."""
+    hidden: set[int] = set()
+    found: list[tuple[int, float, JSONObject]] = []
+    for event in reversed(events):
+        record = _decode_record(event)
+        if record is None:
+            continue
+        hidden.update(record.popped)
+        for entry in reversed(record.entries):
+            if entry[0] in hidden:
+                continue
+            found.append(entry)
+            if want is not None and len(found) >= want:
+                return found, True
+        if record.clear is not None:
+            return found, True
+    return found, False
+
+
+# -- URLs -------------------------------------------------------------------------
+
+_named_services: dict[str, BaseSessionService] = {}
+_named_lock = threading.Lock()
+
+
+def open_adk_store(url: str, **options: Any) -> ADKServiceStore:
+    """Factory for the ``adk+...`` schemes.
+
+    * ``adk+memory://`` -- a private ``InMemorySessionService``;
+      ``adk+memory://NAME`` -- the process-wide one called NAME (stores opened
+      with the same NAME share it).
+    * ``adk+sqlite:///relative.db``, ``adk+sqlite:////abs/path.db`` --
+      ``SqliteSessionService`` (SQLAlchemy's path convention).
+    * ``adk+db://<SQLAlchemy URL>`` -- ``DatabaseSessionService``, e.g.
+      ``adk+db://sqlite+aiosqlite:///chat.db``; ``options`` go to
+      ``create_async_engine``.
+    * ``adk+vertexai://PROJECT/LOCATION/AGENT_ENGINE_ID`` --
+      ``VertexAiSessionService`` (needs ``google-adk[gcp]`` and Google Cloud
+      credentials); option ``express_mode_api_key``.
+    """
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not sep:
+        raise ValueError(f"{url!r} is not a store URL; write it as adk+memory://, adk+db://...")
+    service: BaseSessionService
+    if scheme == "adk+memory":
+        _no_options(scheme, options)
+        name = rest.strip("/")
+        if not name:
+            return ADKServiceStore(InMemorySessionService())
+        with _named_lock:
+            service = _named_services.setdefault(name, InMemorySessionService())
+        return ADKServiceStore(service)
+    if scheme == "adk+sqlite":
+        _no_options(scheme, options)
+        from google.adk.sessions.sqlite_session_service import SqliteSessionService
+
+        if not rest.strip("/"):
+            raise ValueError(f"{url!r} names no database file; write adk+sqlite:///chat.db")
+        service = SqliteSessionService("sqlite://" + rest)
+        return ADKServiceStore(service, owns_service=True)
+    if scheme == "adk+db":
+        if "://" not in rest:
+            raise ValueError(
+                f"{url!r}: put a SQLAlchemy async URL after adk+db://, "
+                "e.g. adk+db://sqlite+aiosqlite:///chat.db"
+            )
+        from google.adk.sessions.database_session_service import DatabaseSessionService
+
+        service = DatabaseSessionService(rest, **options)
+        return ADKServiceStore(service, owns_service=True)
+    if scheme == "adk+vertexai":
+        project, location, engine = _vertex_parts(url)
+        extra = dict(options)
+        api_key = extra.pop("express_mode_api_key", None)
+        _no_options(scheme, extra)
+        from google.adk.sessions.vertex_ai_session_service import VertexAiSessionService
+
+        service = VertexAiSessionService(
+            project or None, location or None, engine, express_mode_api_key=api_key
+        )
+        return ADKServiceStore(service, owns_service=True)
+    raise ValueError(
+        f"{url!r}: unknown ADK scheme {scheme!r}; "
+        "use adk+memory, adk+sqlite, adk+db or adk+vertexai"
+    )
+
+
+def _vertex_parts(url: str) -> tuple[str, str, str]:
+    parts = urlsplit(url)
+    segments = [unquote(parts.netloc)] + [unquote(s) for s in parts.path.split("/")[1:]]
+    if len(segments) != 3 or not segments[2]:
+        raise ValueError(
+            f"{url!r}: write adk+vertexai://PROJECT/LOCATION/AGENT_ENGINE_ID "
+            "(PROJECT and LOCATION may be empty in express mode: adk+vertexai:////ENGINE_ID)"
+        )
+    return segments[0], segments[1], segments[2]
+
+
+def _no_options(scheme: str, options: Mapping[str, Any]) -> None:
+    if options:
+        raise TypeError(f"{scheme}:// takes no options, got {sorted(options)}")
