@@ -1,0 +1,250 @@
+"""The SQL text of every statement, per database family.
+
+Statements are written by hand (``sqlalchemy.text``) so each contract write is
+exactly the statements listed in the store's docstrings, with the upsert,
+``RETURNING`` and row-lock syntax of each engine.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.elements import TextClause
+
+from .schema import Tables
+
+__all__ = ["Features", "Statements"]
+
+
+@dataclass(frozen=True)
+class Features:
+    """What the connected engine supports."""
+
+    family: str  # "sqlite" | "postgresql" | "mysql"
+    returning: bool  # INSERT/UPDATE ... RETURNING (PostgreSQL, SQLite >= 3.35)
+    delete_returning: bool  # DELETE ... RETURNING (those, and MariaDB >= 10.5)
+    mariadb: bool = False
+
+
+class Statements:
+    """Compiled-once SQL texts for one set of tables on one dialect."""
+
+    def __init__(self, tables: Tables, dialect: Dialect, features: Features) -> None:
+        fmt = dialect.identifier_preparer.format_table
+        self.f = features
+        self.s = fmt(tables.sessions)
+        self.e = fmt(tables.events)
+        self.a = fmt(tables.app_state)
+        self.u = fmt(tables.user_state)
+        self.v = fmt(tables.version)
+        self.greatest = "max" if features.family == "sqlite" else "GREATEST"
+        self.for_update = "" if features.family == "sqlite" else " FOR UPDATE"
+
+    # -- reads ----------------------------------------------------------------
+
+    @functools.cache  # noqa: B019 - one Statements per store, a handful of variants
+    def get_session(self, with_events: bool, last: bool, since: bool) -> TextClause:
+        """The session row, both scopes and (optionally) events, in one statement.
+
+        ``kind`` 0 is the session row, 1 an app state key, 2 a user state key,
+        3 an event; a missing session has no kind-0 row.
+        """
+        parts = [
+            "SELECT 0 AS kind, revision AS n, created_at AS f1, updated_at AS f2, "
+            f"state AS body, NULL AS name FROM {self.s} WHERE key_hash = :h",
+            f"SELECT 1, NULL, NULL, NULL, value, name FROM {self.a} WHERE app_hash = :ah",
+            f"SELECT 2, NULL, NULL, NULL, value, name FROM {self.u} WHERE user_hash = :uh",
+        ]
+        if with_events:
+            where = " AND e.ts >= :since" if since and not last else ""
+            limit = " LIMIT :last" if last else ""
+            parts.append(
+                "SELECT 3, seq, ts, NULL, data, NULL FROM ("
+                f"SELECT e.seq, e.ts, e.data FROM {self.e} e JOIN {self.s} s "
+                f"ON s.id = e.session_pk WHERE s.key_hash = :h{where} "
+                f"ORDER BY e.seq DESC{limit}) ev"
+            )
+        return sa.text(" UNION ALL ".join(parts))
+
+    @functools.cache  # noqa: B019
+    def get_items(self, limit: bool) -> TextClause:
+        order = "DESC LIMIT :n" if limit else "ASC"
+        return sa.text(
+            f"SELECT e.data FROM {self.e} e JOIN {self.s} s ON s.id = e.session_pk "
+            f"WHERE s.key_hash = :h ORDER BY e.seq {order}"
+        )
+
+    @functools.cache  # noqa: B019
+    def list_sessions(self, by_user: bool, after: bool) -> TextClause:
+        where = "user_hash = :uh" if by_user else "app_hash = :ah"
+        if after:
+            where += " AND (updated_at > :cu OR (updated_at = :cu AND id > :ci))"
+        return sa.text(
+            "SELECT id, app_name, user_id, session_id, revision, state, created_at, updated_at "
+            f"FROM {self.s} WHERE {where} ORDER BY updated_at, id LIMIT :n"
+        )
+
+    @functools.cached_property
+    def app_scope(self) -> TextClause:
+        return sa.text(f"SELECT name, value FROM {self.a} WHERE app_hash = :ah")
+
+    @functools.cached_property
+    def user_scope(self) -> TextClause:
+        return sa.text(f"SELECT name, value FROM {self.u} WHERE user_hash = :uh")
+
+    @functools.cached_property
+    def user_scopes(self) -> TextClause:
+        return sa.text(
+            f"SELECT user_hash, name, value FROM {self.u} WHERE user_hash IN :uhs"
+        ).bindparams(sa.bindparam("uhs", expanding=True))
+
+    @functools.cached_property
+    def both_scopes(self) -> TextClause:
+        return sa.text(
+            f"SELECT 1 AS kind, name, value FROM {self.a} WHERE app_hash = :ah "
+            f"UNION ALL SELECT 2, name, value FROM {self.u} WHERE user_hash = :uh"
+        )
+
+    # -- session rows -----------------------------------------------------------
+
+    @functools.cache  # noqa: B019
+    def lock_session(self, with_state: bool) -> TextClause:
+        """Read the session row, locking it until commit (SQLite: BEGIN IMMEDIATE did)."""
+        state = ", state" if with_state else ""
+        return sa.text(
+            f"SELECT id, revision, next_seq{state} FROM {self.s} WHERE key_hash = :h"
+            f"{self.for_update}"
+        )
+
+    @functools.cached_property
+    def create_session(self) -> TextClause:
+        return sa.text(
+            f"INSERT INTO {self.s} (key_hash, app_hash, user_hash, app_name, user_id, "
+            "session_id, revision, next_seq, state, created_at, updated_at) VALUES "
+            "(:h, :ah, :uh, :app, :user, :sid, 1, 1, :state, :now, :now)"
+        )
+
+    @functools.cache  # noqa: B019
+    def update_session(self, with_state: bool) -> TextClause:
+        state = ", state = :state" if with_state else ""
+        return sa.text(
+            f"UPDATE {self.s} SET revision = :rev, next_seq = :ns, "
+            f"updated_at = {self.greatest}(updated_at, :now){state} WHERE id = :id"
+        )
+
+    @functools.cached_property
+    def bump_by_id(self) -> TextClause:
+        return sa.text(
+            f"UPDATE {self.s} SET revision = revision + 1, "
+            f"updated_at = {self.greatest}(updated_at, :now) WHERE id = :id"
+        )
+
+    @functools.cached_property
+    def bump_by_key(self) -> TextClause:
+        return sa.text(
+            f"UPDATE {self.s} SET revision = revision + 1, "
+            f"updated_at = {self.greatest}(updated_at, :now) WHERE key_hash = :h"
+        )
+
+    @functools.cached_property
+    def reserve_seqs(self) -> TextClause:
+        """Create the session or bump it, reserving ``:n`` sequence numbers.
+
+        PostgreSQL/SQLite return ``(id, next_seq)`` directly; MySQL needs
+        :attr:`lock_session` afterwards (the upsert already holds the row lock).
+        """
+        columns = (
+            "(key_hash, app_hash, user_hash, app_name, user_id, session_id, revision, "
+            "next_seq, state, created_at, updated_at)"
+        )
+        values = "(:h, :ah, :uh, :app, :user, :sid, 2, :n + 1, '{}', :now, :now)"
+        if self.f.family == "mysql":
+            return sa.text(
+                f"INSERT INTO {self.s} {columns} VALUES {values} ON DUPLICATE KEY UPDATE "
+                "revision = revision + 1, next_seq = next_seq + :n, "
+                "updated_at = GREATEST(updated_at, :now)"
+            )
+        return sa.text(
+            f"INSERT INTO {self.s} AS s {columns} VALUES {values} ON CONFLICT (key_hash) "
+            "DO UPDATE SET revision = s.revision + 1, next_seq = s.next_seq + :n, "
+            f"updated_at = {self.greatest}(s.updated_at, :now) RETURNING id, next_seq"
+        )
+
+    @functools.cached_property
+    def delete_session(self) -> TextClause:
+        return sa.text(f"DELETE FROM {self.s} WHERE id = :id")
+
+    # -- events -----------------------------------------------------------------
+
+    @functools.cached_property
+    def insert_event(self) -> TextClause:
+        return sa.text(
+            f"INSERT INTO {self.e} (session_pk, seq, ts, data) VALUES (:sid, :seq, :ts, :data)"
+        )
+
+    @functools.cached_property
+    def delete_events(self) -> TextClause:
+        return sa.text(f"DELETE FROM {self.e} WHERE session_pk = :id")
+
+    @functools.cached_property
+    def delete_events_by_key(self) -> TextClause:
+        return sa.text(
+            f"DELETE FROM {self.e} WHERE session_pk = (SELECT id FROM {self.s} WHERE key_hash = :h)"
+        )
+
+    @functools.cached_property
+    def pop_newest(self) -> TextClause:
+        """Delete the newest event of session ``:id`` and return its data (one statement)."""
+        if self.f.family == "mysql":
+            return sa.text(
+                f"DELETE FROM {self.e} WHERE session_pk = :id ORDER BY seq DESC LIMIT 1 "
+                "RETURNING data"
+            )
+        return sa.text(
+            f"DELETE FROM {self.e} WHERE session_pk = :id AND seq = "
+            f"(SELECT MAX(seq) FROM {self.e} WHERE session_pk = :id) RETURNING data"
+        )
+
+    @functools.cached_property
+    def newest_event(self) -> TextClause:
+        return sa.text(
+            f"SELECT seq, data FROM {self.e} WHERE session_pk = :id ORDER BY seq DESC LIMIT 1"
+        )
+
+    @functools.cached_property
+    def delete_event(self) -> TextClause:
+        return sa.text(f"DELETE FROM {self.e} WHERE session_pk = :id AND seq = :seq")
+
+    # -- scopes -----------------------------------------------------------------
+
+    def _upsert(self, table: str, scope: str) -> TextClause:
+        insert = (
+            f"INSERT INTO {table} ({scope}, name_hash, name, value) "
+            "VALUES (:scope, :nh, :name, :value)"
+        )
+        if self.f.family == "mysql":
+            return sa.text(f"{insert} ON DUPLICATE KEY UPDATE value = VALUES(value)")
+        return sa.text(
+            f"{insert} ON CONFLICT ({scope}, name_hash) DO UPDATE SET value = excluded.value"
+        )
+
+    @functools.cached_property
+    def upsert_app(self) -> TextClause:
+        return self._upsert(self.a, "app_hash")
+
+    @functools.cached_property
+    def upsert_user(self) -> TextClause:
+        return self._upsert(self.u, "user_hash")
+
+    # -- schema version -----------------------------------------------------------
+
+    @functools.cached_property
+    def read_version(self) -> TextClause:
+        return sa.text(f"SELECT version FROM {self.v} WHERE id = 1")
+
+    @functools.cached_property
+    def insert_version(self) -> TextClause:
+        return sa.text(f"INSERT INTO {self.v} (id, version, written_by) VALUES (1, :v, :by)")

@@ -1,0 +1,923 @@
+"""``SQLStore``: the omnisession contract on SQLite, PostgreSQL and MySQL/MariaDB.
+
+Transactions
+    Every contract write is one transaction. SQLite writes start with
+    ``BEGIN IMMEDIATE`` (the database write lock is taken up front, so two
+    processes never deadlock upgrading a read lock) and run in WAL mode with a
+    busy timeout; PostgreSQL and MySQL lock the session row (``FOR UPDATE`` or
+    the upsert itself) before touching its events, so concurrent appends, pops
+    and first writes serialise per session and never per database.
+
+Event loops and threads
+    SQLAlchemy's async engines bind pooled connections to the event loop that
+    opened them, and ``Runner.run_sync`` drives sessions from a fresh loop in a
+    worker thread. The store therefore keeps one engine per running event loop,
+    created on first use in that loop and disposed by :meth:`SQLStore.aclose`
+    (engines of loops that have since closed are dropped without I/O). An
+    in-memory SQLite database exists only on its one connection, so it is
+    shared by every loop behind a lock that works across threads.
+
+Failures
+    A lost connection, a refused connect or a timeout raises
+    ``BackendUnavailable`` with the driver's error chained. A failure before
+    ``COMMIT`` was sent is retried once on a fresh connection (nothing can have
+    been committed), as is a deadlock the engine rolled back; a failure during
+    ``COMMIT`` is never retried, since the write may have committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sqlite3
+import threading
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from omnisession.backend import (
+    StoreBase,
+    check_key,
+    check_last,
+    check_limit,
+    check_page_size,
+    check_scope_id,
+    decode_cursor,
+    dumps,
+    encode_cursor,
+    encode_entries,
+    encode_entry,
+    encode_state_delta,
+    loads,
+)
+from omnisession.errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    IncompatibleSchema,
+    OmnisessionError,
+    SessionNotFound,
+    StaleSession,
+)
+from omnisession.model import (
+    Appended,
+    Event,
+    JSONObject,
+    Page,
+    SessionKey,
+    SessionRecord,
+    StateDelta,
+    merge_state,
+    now,
+)
+from omnisession.store import Capability
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from .schema import SCHEMA_VERSION, Tables, make_tables
+from .sql import Features, Statements
+from .urls import EngineSpec, engine_url
+
+__all__ = ["SQLStore", "open_sql_store"]
+
+T = TypeVar("T")
+
+_RETRIES_AFTER_DISCONNECT = 1
+_RETRIES_AFTER_DEADLOCK = 8
+_DEADLOCK_SQLSTATES = {"40P01", "40001"}
+_MYSQL_DEADLOCK_CODES = {1213}
+_SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
+
+try:
+    _VERSION = version("omnisession-sqlalchemy")
+except PackageNotFoundError:  # running from a source tree
+    _VERSION = "0+unknown"
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256(_storable(dumps(list(parts))).encode("utf-8")).hexdigest()
+
+
+def _storable(text: str) -> str:
+    """JSON text every driver can send: lone surrogates escaped as ``\\udxxx``.
+
+    The core encoder keeps non-ASCII characters as they are; a string with a
+    lone surrogate is valid JSON data but not valid UTF-8, so it is re-encoded
+    with escapes, which decode back to the very same string.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(loads(text), ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    return text
+
+
+def _scope_rows(scope_hash: str, values: Mapping[str, Any]) -> list[dict[str, str]]:
+    rows = []
+    for name, value in values.items():
+        name_text = _storable(dumps(name))
+        rows.append(
+            {
+                "scope": scope_hash,
+                "nh": hashlib.sha256(name_text.encode("utf-8")).hexdigest(),
+                "name": name_text,
+                "value": _storable(dumps(value)),
+            }
+        )
+    # A fixed lock order, so two writers of the same keys cannot deadlock.
+    rows.sort(key=lambda row: row["nh"])
+    return rows
+
+
+class _CrossLoopLock:
+    """A mutex usable from any event loop and thread, without blocking a loop.
+
+    Tasks of one loop queue on that loop's ``asyncio.Lock``; only the one at
+    the head waits for the process-wide ``threading.Lock``, in an executor
+    thread when another loop holds it.
+    """
+
+    def __init__(self) -> None:
+        self._thread_lock = threading.Lock()
+        self._guard = threading.Lock()
+        self._loop_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+    def _loop_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        with self._guard:
+            lock = self._loop_locks.get(loop)
+            if lock is None:
+                for other in [other for other in self._loop_locks if other.is_closed()]:
+                    del self._loop_locks[other]
+                lock = self._loop_locks[loop] = asyncio.Lock()
+            return lock
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        async with self._loop_lock():
+            if not self._thread_lock.acquire(blocking=False):
+                waiter = asyncio.get_running_loop().run_in_executor(None, self._thread_lock.acquire)
+                try:
+                    await asyncio.shield(waiter)
+                except asyncio.CancelledError:
+                    waiter.add_done_callback(lambda _: self._thread_lock.release())
+                    raise
+            try:
+                yield
+            finally:
+                self._thread_lock.release()
+
+
+@dataclass
+class _LoopEngine:
+    """The engine one event loop uses, and whether the store disposes it."""
+
+    engine: AsyncEngine
+    owned: bool
+    reader: AsyncEngine  # the same pool, in autocommit where a read needs no BEGIN
+    write_lock: asyncio.Lock | None = None
+    shared_lock: _CrossLoopLock | None = None
+
+
+class SQLStore(StoreBase):
+    """The omnisession store on a SQL database through a SQLAlchemy async engine.
+
+    ``SQLStore("postgresql://user@host/db")`` (or any URL :func:`open_sql_store`
+    takes), or ``SQLStore(engine)`` with an ``AsyncEngine`` you created: the
+    store then uses that engine on the first event loop that calls it and
+    engines of its own (same URL) on other loops, and leaves disposing yours
+    to you. ``options`` are those of :data:`omnisession_sqlalchemy.urls.STORE_OPTIONS`.
+
+    Nothing is connected until the first call, which also creates the tables
+    if they are missing (safe when several processes start at once) and
+    refuses a database whose schema is newer than this code
+    (``IncompatibleSchema``).
+    """
+
+    capabilities = frozenset(
+        {
+            Capability.BASE,
+            Capability.PERSISTENT,
+            Capability.CROSS_PROCESS,
+            Capability.LARGE_ENTRIES,
+        }
+    )
+
+    def __init__(self, engine: AsyncEngine | str | URL, **options: Any) -> None:
+        self._given: AsyncEngine | None = None
+        if isinstance(engine, AsyncEngine):
+            self._given = engine
+            url = engine.url
+            if url.get_backend_name() == "mariadb":
+                url = url.set(drivername="mysql+" + (url.get_driver_name() or "asyncmy"))
+            self._spec: EngineSpec = engine_url(url, **options)
+        else:
+            self._spec = engine_url(engine, **options)
+        opts = self._spec.options
+        synchronous = str(opts.get("synchronous", "NORMAL")).upper()
+        if synchronous not in _SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {sorted(_SYNCHRONOUS)}, got {synchronous!r}")
+        self._synchronous = synchronous
+        self._tables: Tables = make_tables(
+            str(opts.get("table_prefix", "omnisession_")), opts.get("schema")
+        )
+        self._family = self._spec.family
+        self._lock = threading.Lock()
+        self._engines: dict[asyncio.AbstractEventLoop, _LoopEngine] = {}
+        self._shared: _LoopEngine | None = None  # in-memory SQLite: one engine, every loop
+        self._given_used = False
+        self._closed = False
+        self._ready = False
+        self._sql: Statements | None = None
+
+    def __repr__(self) -> str:
+        return f"SQLStore({self._spec.url.render_as_string(hide_password=True)!r})"
+
+    # -- engines per event loop -------------------------------------------------
+
+    def _create_engine(self) -> AsyncEngine:
+        opts = self._spec.options
+        kwargs: dict[str, Any] = {"echo": bool(opts.get("echo", False))}
+        connect_timeout = float(opts.get("connect_timeout", 10.0))
+        driver = self._spec.url.get_driver_name()
+        if self._family == "sqlite":
+            kwargs["isolation_level"] = "AUTOCOMMIT"  # the store sends BEGIN/COMMIT itself
+            kwargs["connect_args"] = {"timeout": float(opts.get("busy_timeout", 30.0))}
+            if self._spec.in_memory:
+                kwargs["poolclass"] = StaticPool
+        elif driver == "asyncpg":
+            kwargs["connect_args"] = {"timeout": connect_timeout}
+        elif driver.startswith("psycopg"):
+            kwargs["connect_args"] = {"connect_timeout": max(1, round(connect_timeout))}
+        else:  # asyncmy, aiomysql
+            kwargs["connect_args"] = {"connect_timeout": max(1, round(connect_timeout))}
+            kwargs["pool_recycle"] = 3600
+        if not self._spec.in_memory:
+            for name in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle"):
+                if name in opts:
+                    kwargs[name] = opts[name]
+            kwargs["pool_pre_ping"] = bool(opts.get("pool_pre_ping", False))
+        engine = create_async_engine(self._spec.url, **kwargs)
+        if self._family == "sqlite":
+            self._configure_sqlite(engine)
+        return engine
+
+    def _configure_sqlite(self, engine: AsyncEngine) -> None:
+        busy_ms = int(float(self._spec.options.get("busy_timeout", 30.0)) * 1000)
+        in_memory = self._spec.in_memory
+        synchronous = self._synchronous
+
+        def on_connect(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute(f"PRAGMA synchronous = {synchronous}")
+            cursor.close()
+
+        sa_event.listen(engine.sync_engine, "connect", on_connect)
+
+    def _reader_of(self, engine: AsyncEngine) -> AsyncEngine:
+        if self._family == "postgresql":
+            # A single-statement read needs no BEGIN/ROLLBACK round trips.
+            return engine.execution_options(isolation_level="AUTOCOMMIT")
+        return engine
+
+    def _loop_engine(self) -> _LoopEngine:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._closed:
+                raise BackendUnavailable(f"{self!r} was closed; open a new store")
+            if self._shared is not None:
+                return self._shared
+            current = self._engines.get(loop)
+            if current is not None:
+                return current
+            for other in [other for other in self._engines if other.is_closed()]:
+                stale = self._engines.pop(other)
+                if stale.owned:  # its loop is gone: drop the pool without I/O
+                    stale.engine.sync_engine.dispose(close=False)
+            if self._given is not None and not self._given_used:
+                self._given_used = True
+                engine, owned = self._given, False
+            else:
+                engine, owned = self._create_engine(), True
+            in_memory = self._family == "sqlite" and (
+                self._spec.in_memory or engine.url.database in (None, "", ":memory:")
+            )
+            current = _LoopEngine(engine, owned, self._reader_of(engine))
+            if in_memory:
+                current.shared_lock = _CrossLoopLock()
+                self._shared = current
+            elif self._family == "sqlite":
+                current.write_lock = asyncio.Lock()
+            self._engines[loop] = current
+            return current
+
+    async def aclose(self) -> None:
+        """Dispose every engine the store created; the store is unusable afterwards."""
+        with self._lock:
+            self._closed = True
+            engines = list(self._engines.items())
+            self._engines.clear()
+            self._shared = None
+        running = asyncio.get_running_loop()
+        for loop, loop_engine in engines:
+            if not loop_engine.owned:
+                continue
+            if loop is running or self._spec.in_memory:
+                await loop_engine.engine.dispose()
+            else:  # another loop's connections cannot be closed from here
+                loop_engine.engine.sync_engine.dispose(close=False)
+
+    # -- running a transaction --------------------------------------------------
+
+    def _unavailable(self, exc: BaseException) -> BackendUnavailable:
+        cause = getattr(exc, "orig", None) or exc
+        where = self._spec.url.render_as_string(hide_password=True)
+        return BackendUnavailable(
+            f"the {self._family} database at {where} failed: {type(cause).__name__}: {cause}; "
+            "check that it is running and reachable, then retry"
+        )
+
+    def _is_disconnect(self, exc: BaseException) -> bool:
+        if isinstance(exc, sa.exc.DBAPIError):
+            return bool(exc.connection_invalidated)
+        return isinstance(exc, OSError | TimeoutError)
+
+    def _is_deadlock(self, exc: BaseException) -> bool:
+        if not isinstance(exc, sa.exc.DBAPIError):
+            return False
+        orig = exc.orig
+        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        if code in _DEADLOCK_SQLSTATES:
+            return True
+        args = getattr(orig, "args", ())
+        return bool(
+            self._family == "mysql" and args and args[0] in _MYSQL_DEADLOCK_CODES
+        )
+
+    async def _run(
+        self, op: Callable[[AsyncConnection], Awaitable[T]], *, write: bool = True
+    ) -> T:
+        """Run ``op`` in one transaction, after making sure the schema is there."""
+        if not self._ready:
+            await self._prepare()
+        return await self._transaction(op, write=write)
+
+    async def _transaction(
+        self, op: Callable[[AsyncConnection], Awaitable[T]], *, write: bool
+    ) -> T:
+        disconnects = deadlocks = 0
+        while True:
+            loop_engine = self._loop_engine()
+            committing = False
+            try:
+                async with self._serialised(loop_engine, write):
+                    engine = loop_engine.engine if write else loop_engine.reader
+                    async with engine.connect() as conn:
+                        if self._family == "sqlite":
+                            result = await self._sqlite_transaction(conn, op, write)
+                            return result
+                        result = await op(conn)
+                        committing = True
+                        await conn.commit()
+                        return result
+            except OmnisessionError:
+                raise
+            except (sa.exc.SQLAlchemyError, OSError, TimeoutError) as exc:
+                if getattr(exc, "_omnisession_committing", False):
+                    committing = True
+                if not committing and self._is_deadlock(exc) and deadlocks < _RETRIES_AFTER_DEADLOCK:
+                    deadlocks += 1
+                    continue
+                if (
+                    not committing
+                    and self._is_disconnect(exc)
+                    and disconnects < _RETRIES_AFTER_DISCONNECT
+                ):
+                    disconnects += 1
+                    continue
+                raise self._unavailable(exc) from exc
+
+    async def _sqlite_transaction(
+        self, conn: AsyncConnection, op: Callable[[AsyncConnection], Awaitable[T]], write: bool
+    ) -> T:
+        await conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            result = await op(conn)
+        except BaseException:
+            try:
+                await conn.exec_driver_sql("ROLLBACK")
+            except sa.exc.SQLAlchemyError:
+                await conn.invalidate()
+            raise
+        try:
+            await conn.exec_driver_sql("COMMIT")
+        except sa.exc.SQLAlchemyError as exc:
+            exc._omnisession_committing = True  # type: ignore[attr-defined]
+            raise
+        return result
+
+    @asynccontextmanager
+    async def _serialised(self, loop_engine: _LoopEngine, write: bool) -> AsyncIterator[None]:
+        if loop_engine.shared_lock is not None:
+            async with loop_engine.shared_lock.hold():
+                yield
+        elif write and loop_engine.write_lock is not None:
+            # One SQLite writer per loop at a time: the others wait here, not
+            # in SQLite's sleeping busy handler.
+            async with loop_engine.write_lock:
+                yield
+        else:
+            yield
+
+    # -- schema ---------------------------------------------------------------
+
+    async def _prepare(self) -> None:
+        """Create the tables if missing and check the schema version."""
+        found = await self._transaction(self._read_version, write=False)
+        if found is None:
+            await self._transaction(self._create_schema, write=True)
+            found = await self._transaction(self._read_version, write=False)
+        if found is None:  # pragma: no cover - created just above
+            raise IncompatibleSchema("the omnisession schema version row is missing")
+        if found > SCHEMA_VERSION:
+            where = self._spec.url.render_as_string(hide_password=True)
+            raise IncompatibleSchema(
+                f"the database at {where} holds omnisession schema version {found}, "
+                f"newer than version {SCHEMA_VERSION} that omnisession-sqlalchemy {_VERSION} "
+                "understands; upgrade omnisession-sqlalchemy (pip install -U "
+                "omnisession-sqlalchemy) in every process that uses this database"
+            )
+        self._ready = True
+
+    def _statements(self, conn: AsyncConnection) -> Statements:
+        if self._sql is None:
+            dialect = conn.dialect
+            mariadb = bool(getattr(dialect, "is_mariadb", False))
+            server = tuple(dialect.server_version_info or ())
+            if self._family == "postgresql":
+                features = Features("postgresql", returning=True, delete_returning=True)
+            elif self._family == "sqlite":
+                if sqlite3.sqlite_version_info < (3, 35):
+                    raise BackendUnavailable(
+                        f"SQLite {sqlite3.sqlite_version} is too old: the store needs 3.35 or "
+                        "newer (RETURNING); use a Python built with a newer SQLite"
+                    )
+                features = Features("sqlite", returning=True, delete_returning=True)
+            else:
+                features = Features(
+                    "mysql",
+                    returning=False,
+                    delete_returning=mariadb and server >= (10, 5),
+                    mariadb=mariadb,
+                )
+            self._sql = Statements(self._tables, dialect, features)
+        return self._sql
+
+    async def _read_version(self, conn: AsyncConnection) -> int | None:
+        sql = self._statements(conn)
+        table = self._tables.version
+
+        def exists(sync_conn: sa.Connection) -> bool:
+            return sa.inspect(sync_conn).has_table(table.name, schema=table.schema)
+
+        if not await conn.run_sync(exists):
+            return None
+        row = (await conn.execute(sql.read_version)).first()
+        return None if row is None else int(row[0])
+
+    async def _create_schema(self, conn: AsyncConnection) -> None:
+        sql = self._statements(conn)
+        schema = self._tables.metadata.schema
+        lock_name = f"omnisession-schema:{schema or ''}:{self._tables.sessions.name}"
+        mysql_lock = "omni_" + hashlib.sha256(lock_name.encode()).hexdigest()[:40]
+        if self._family == "postgresql":
+            key = zlib.crc32(lock_name.encode()) - 2**31
+            await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            if schema:
+                quoted = conn.dialect.identifier_preparer.quote_schema(schema)
+                await conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+        elif self._family == "mysql":
+            got = (
+                await conn.execute(sa.text("SELECT GET_LOCK(:n, 60)"), {"n": mysql_lock})
+            ).scalar()
+            if got != 1:
+                raise BackendUnavailable(
+                    "timed out waiting for another process creating the omnisession tables"
+                )
+        try:
+            await conn.run_sync(self._tables.metadata.create_all)
+            if (await conn.execute(sql.read_version)).first() is None:
+                await conn.execute(
+                    sql.insert_version,
+                    {"v": SCHEMA_VERSION, "by": f"omnisession-sqlalchemy {_VERSION}"},
+                )
+        finally:
+            if self._family == "mysql":
+                await conn.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": mysql_lock})
+
+    # -- helpers ----------------------------------------------------------------
+
+    @staticmethod
+    def _ids(key: SessionKey) -> dict[str, str]:
+        return {
+            "h": _digest(key.app_name, key.user_id, key.session_id),
+            "ah": _digest(key.app_name),
+            "uh": _digest(key.app_name, key.user_id),
+        }
+
+    async def _write_scopes(
+        self, conn: AsyncConnection, ids: Mapping[str, str], delta: StateDelta
+    ) -> None:
+        sql = self._statements(conn)
+        if delta.app:
+            await conn.execute(sql.upsert_app, _scope_rows(ids["ah"], delta.app))
+        if delta.user:
+            await conn.execute(sql.upsert_user, _scope_rows(ids["uh"], delta.user))
+
+    @staticmethod
+    def _scope_dict(rows: Sequence[Any]) -> JSONObject:
+        return {loads(name): loads(value) for name, value in rows}
+
+    async def _read_scopes(
+        self, conn: AsyncConnection, ids: Mapping[str, str]
+    ) -> tuple[JSONObject, JSONObject]:
+        app: JSONObject = {}
+        user: JSONObject = {}
+        for kind, name, value in await conn.execute(self._statements(conn).both_scopes, ids):
+            (app if kind == 1 else user)[loads(name)] = loads(value)
+        return app, user
+
+    # -- reads ----------------------------------------------------------------
+
+    async def get_session(
+        self, key: SessionKey, *, last: int | None = None, since: float | None = None
+    ) -> SessionRecord | None:
+        """One statement: the session row, both scopes and the wanted events."""
+        check_key(key)
+        check_last(last)
+        ids = self._ids(key)
+        params: dict[str, Any] = dict(ids)
+        if last:
+            params["last"] = last
+        if since is not None:
+            params["since"] = float(since)
+
+        async def op(conn: AsyncConnection) -> list[Any]:
+            stmt = self._statements(conn).get_session(last != 0, bool(last), since is not None)
+            return list(await conn.execute(stmt, params))
+
+        rows = await self._run(op, write=False)
+        session: Any = None
+        app: JSONObject = {}
+        user: JSONObject = {}
+        events: list[Event] = []
+        for kind, n, f1, f2, body, name in rows:
+            if kind == 0:
+                session = (n, f1, f2, body)
+            elif kind == 1:
+                app[loads(name)] = loads(body)
+            elif kind == 2:
+                user[loads(name)] = loads(body)
+            elif since is None or f1 >= since:
+                events.append(Event(int(n), float(f1), loads(body)))
+        if session is None:
+            return None
+        events.sort(key=lambda item: item.seq)
+        revision, created_at, updated_at, state = session
+        return SessionRecord(
+            key=key,
+            state=merge_state(loads(state), app, user),
+            events=events,
+            created_at=float(created_at),
+            updated_at=float(updated_at),
+            revision=int(revision),
+        )
+
+    async def list_sessions(
+        self,
+        app_name: str,
+        user_id: str | None = None,
+        *,
+        page_size: int | None = None,
+        cursor: str | None = None,
+    ) -> Page:
+        """Sessions of an app (or one user), oldest ``updated_at`` first, by index range."""
+        check_scope_id("app_name", app_name)
+        if user_id is not None:
+            check_scope_id("user_id", user_id)
+        size = check_page_size(page_size)
+        params: dict[str, Any] = {"ah": _digest(app_name), "n": size + 1}
+        if user_id is not None:
+            params["uh"] = _digest(app_name, user_id)
+        if cursor:
+            updated, row_id = decode_cursor(cursor, 2)
+            if not isinstance(updated, int | float) or not isinstance(row_id, int):
+                raise ValueError(f"invalid cursor {cursor!r}: pass back a next_cursor unchanged")
+            params["cu"], params["ci"] = float(updated), row_id
+
+        async def op(conn: AsyncConnection) -> tuple[list[Any], JSONObject, dict[str, JSONObject]]:
+            sql = self._statements(conn)
+            rows = list(await conn.execute(sql.list_sessions(user_id is not None, bool(cursor)), params))
+            rows = rows[: size + 1]
+            if not rows:
+                return rows, {}, {}
+            app = self._scope_dict(list(await conn.execute(sql.app_scope, params)))
+            user_hashes = sorted({_digest(app_name, row.user_id) for row in rows[:size]})
+            users: dict[str, JSONObject] = {}
+            for user_hash, name, value in await conn.execute(sql.user_scopes, {"uhs": user_hashes}):
+                users.setdefault(user_hash, {})[loads(name)] = loads(value)
+            return rows, app, users
+
+        rows, app, users = await self._run(op, write=False)
+        records = [
+            SessionRecord(
+                key=SessionKey(row.app_name, row.user_id, row.session_id),
+                state=merge_state(
+                    loads(row.state), app, users.get(_digest(app_name, row.user_id), {})
+                ),
+                events=[],
+                created_at=float(row.created_at),
+                updated_at=float(row.updated_at),
+                revision=int(row.revision),
+            )
+            for row in rows[:size]
+        ]
+        next_cursor = None
+        if len(rows) > size:
+            last_row = rows[size - 1]
+            next_cursor = encode_cursor(float(last_row.updated_at), int(last_row.id))
+        return Page(records, next_cursor)
+
+    async def get_items(self, key: SessionKey, limit: int | None = None) -> list[JSONObject]:
+        """One statement: an index range scan of the newest ``limit`` events."""
+        check_key(key)
+        check_limit(limit)
+        if limit == 0:
+            return []
+        params: dict[str, Any] = {"h": self._ids(key)["h"]}
+        if limit is not None:
+            params["n"] = limit
+
+        async def op(conn: AsyncConnection) -> list[str]:
+            stmt = self._statements(conn).get_items(limit is not None)
+            return [row[0] for row in await conn.execute(stmt, params)]
+
+        texts = await self._run(op, write=False)
+        if limit is not None:
+            texts.reverse()
+        return [loads(text) for text in texts]
+
+    async def get_user_state(self, app_name: str, user_id: str) -> JSONObject:
+        check_scope_id("app_name", app_name)
+        check_scope_id("user_id", user_id)
+        params = {"uh": _digest(app_name, user_id)}
+
+        async def op(conn: AsyncConnection) -> JSONObject:
+            rows = await conn.execute(self._statements(conn).user_scope, params)
+            return self._scope_dict(list(rows))
+
+        return await self._run(op, write=False)
+
+    async def get_app_state(self, app_name: str) -> JSONObject:
+        check_scope_id("app_name", app_name)
+        params = {"ah": _digest(app_name)}
+
+        async def op(conn: AsyncConnection) -> JSONObject:
+            rows = await conn.execute(self._statements(conn).app_scope, params)
+            return self._scope_dict(list(rows))
+
+        return await self._run(op, write=False)
+
+    # -- writes ---------------------------------------------------------------
+
+    async def create_session(
+        self, key: SessionKey, state: Mapping[str, Any] | None = None
+    ) -> SessionRecord:
+        """INSERT the row (a duplicate key is ``AlreadyExists``), upsert scopes, read them."""
+        check_key(key)
+        delta = encode_state_delta(state)
+        session_state = _storable(dumps(delta.session))
+        ids = self._ids(key)
+
+        async def op(conn: AsyncConnection) -> tuple[float, JSONObject, JSONObject]:
+            stamp = now()
+            try:
+                await conn.execute(
+                    self._statements(conn).create_session,
+                    {
+                        **ids,
+                        "app": key.app_name,
+                        "user": key.user_id,
+                        "sid": key.session_id,
+                        "state": session_state,
+                        "now": stamp,
+                    },
+                )
+            except sa.exc.IntegrityError as exc:
+                raise AlreadyExists(key) from exc
+            await self._write_scopes(conn, ids, delta)
+            app, user = await self._read_scopes(conn, ids)
+            return stamp, app, user
+
+        stamp, app, user = await self._run(op)
+        return SessionRecord(
+            key=key,
+            state=merge_state(loads(session_state), app, user),
+            events=[],
+            created_at=stamp,
+            updated_at=stamp,
+            revision=1,
+        )
+
+    async def delete_session(self, key: SessionKey) -> None:
+        """Lock the row, delete its events and it; app and user state stay."""
+        check_key(key)
+        ids = self._ids(key)
+
+        async def op(conn: AsyncConnection) -> None:
+            sql = self._statements(conn)
+            row = (await conn.execute(sql.lock_session(False), ids)).first()
+            if row is None:
+                return
+            await conn.execute(sql.delete_events, {"id": row.id})
+            await conn.execute(sql.delete_session, {"id": row.id})
+
+        await self._run(op)
+
+    async def _apply(
+        self,
+        key: SessionKey,
+        delta: StateDelta,
+        expected_revision: int | None,
+        event: tuple[float, str] | None,
+    ) -> tuple[int, int]:
+        """The shared write of append_event and update_state: ``(seq, revision)``.
+
+        Statements: lock the session row; update it (revision, next_seq,
+        merged session state); insert the event; upsert each touched scope.
+        """
+        ids = self._ids(key)
+        with_state = bool(delta.session)
+
+        async def op(conn: AsyncConnection) -> tuple[int, int]:
+            sql = self._statements(conn)
+            row = (await conn.execute(sql.lock_session(with_state), ids)).first()
+            if row is None:
+                raise SessionNotFound(key)
+            if expected_revision is not None and expected_revision != row.revision:
+                raise StaleSession(key, expected_revision, int(row.revision))
+            seq, revision = int(row.next_seq), int(row.revision) + 1
+            params: dict[str, Any] = {
+                "id": row.id,
+                "rev": revision,
+                "ns": seq + 1 if event else seq,
+                "now": now(),
+            }
+            if with_state:
+                merged = loads(row.state)
+                merged.update(delta.session)
+                params["state"] = _storable(dumps(merged))
+            await conn.execute(sql.update_session(with_state), params)
+            if event is not None:
+                await conn.execute(
+                    sql.insert_event, {"sid": row.id, "seq": seq, "ts": event[0], "data": event[1]}
+                )
+            await self._write_scopes(conn, ids, delta)
+            return seq, revision
+
+        return await self._run(op)
+
+    async def append_event(
+        self,
+        key: SessionKey,
+        data: JSONObject,
+        *,
+        state_delta: Mapping[str, Any] | None = None,
+        timestamp: float | None = None,
+        expected_revision: int | None = None,
+    ) -> Appended:
+        """One transaction: the event, the revision and every scope of ``state_delta``."""
+        check_key(key)
+        text = _storable(encode_entry(data))
+        delta = encode_state_delta(state_delta)
+        stamp = now() if timestamp is None else float(timestamp)
+        seq, revision = await self._apply(key, delta, expected_revision, (stamp, text))
+        return Appended(seq=seq, revision=revision, timestamp=stamp)
+
+    async def update_state(
+        self,
+        key: SessionKey,
+        state_delta: Mapping[str, Any],
+        *,
+        expected_revision: int | None = None,
+    ) -> int:
+        """One transaction: every scope of ``state_delta`` and the revision, no event."""
+        check_key(key)
+        delta = encode_state_delta(state_delta)
+        _, revision = await self._apply(key, delta, expected_revision, None)
+        return revision
+
+    async def add_items(self, key: SessionKey, items: Sequence[JSONObject]) -> None:
+        """One transaction: an upsert that creates or bumps the session, reserving
+        ``len(items)`` sequence numbers, then one multi-row insert of the items.
+
+        Concurrent first writes all succeed: the upsert never fails on an
+        existing row, and it holds the session row lock until commit.
+        """
+        check_key(key)
+        texts = [_storable(text) for text in encode_entries(items)]
+        if not texts:
+            return
+        ids = self._ids(key)
+        count = len(texts)
+
+        async def op(conn: AsyncConnection) -> None:
+            sql = self._statements(conn)
+            stamp = now()
+            params = {
+                **ids,
+                "app": key.app_name,
+                "user": key.user_id,
+                "sid": key.session_id,
+                "n": count,
+                "now": stamp,
+            }
+            result = await conn.execute(sql.reserve_seqs, params)
+            if sql.f.returning:
+                row = result.one()
+            else:
+                row = (await conn.execute(sql.lock_session(False), ids)).one()
+            session_pk, first = row.id, int(row.next_seq) - count
+            await conn.execute(
+                sql.insert_event,
+                [
+                    {"sid": session_pk, "seq": first + index, "ts": stamp, "data": text}
+                    for index, text in enumerate(texts)
+                ],
+            )
+
+        await self._run(op)
+
+    async def pop_item(self, key: SessionKey) -> JSONObject | None:
+        """Lock the session row, delete its newest event returning it, bump the revision.
+
+        The row lock makes concurrent pops (any process) take turns, so each
+        item is returned once and no pop comes back empty while items remain.
+        """
+        check_key(key)
+        ids = self._ids(key)
+
+        async def op(conn: AsyncConnection) -> str | None:
+            sql = self._statements(conn)
+            row = (await conn.execute(sql.lock_session(False), ids)).first()
+            if row is None:
+                return None
+            if sql.f.delete_returning:
+                popped = (await conn.execute(sql.pop_newest, {"id": row.id})).first()
+                text = None if popped is None else popped[0]
+            else:
+                newest = (await conn.execute(sql.newest_event, {"id": row.id})).first()
+                text = None if newest is None else newest.data
+                if newest is not None:
+                    await conn.execute(sql.delete_event, {"id": row.id, "seq": newest.seq})
+            if text is not None:
+                await conn.execute(sql.bump_by_id, {"id": row.id, "now": now()})
+            return text
+
+        text = await self._run(op)
+        if text is None:
+            return None
+        result: JSONObject = loads(text)
+        return result
+
+    async def clear_session(self, key: SessionKey) -> None:
+        """Bump the revision (locking the row), then delete every event."""
+        check_key(key)
+        ids = self._ids(key)
+
+        async def op(conn: AsyncConnection) -> None:
+            sql = self._statements(conn)
+            bumped = await conn.execute(sql.bump_by_key, {"h": ids["h"], "now": now()})
+            if bumped.rowcount:
+                await conn.execute(sql.delete_events_by_key, {"h": ids["h"]})
+
+        await self._run(op)
+
+
+def open_sql_store(url: str, **options: Any) -> SQLStore:
+    """Factory for ``sqlite://``, ``postgresql://``, ``mysql://``, ``mariadb://`` URLs.
+
+    Connecting is lazy: this does no I/O.
+    """
+    return SQLStore(url, **options)
