@@ -22,13 +22,21 @@ import copy
 from collections.abc import Sequence
 from typing import Any, cast
 
-from agents import Agent, RunConfig, Runner, SQLiteSession, function_tool
+from agents import (
+    Agent,
+    RunConfig,
+    Runner,
+    SQLiteSession,
+    ToolOutputImage,
+    ToolOutputText,
+    function_tool,
+)
 from agents.items import TResponseInputItem
 from agents.testing import ScriptedModel, assistant_message, function_call
 from omnisession import Capability, InvalidEntry, SessionStore, StaleSession
 from omnisession.openai_agents import OmniSession, state_instructions
 from openai.types.responses import ResponseReasoningItem
-from openai.types.responses.response_reasoning_item import Summary
+from openai.types.responses.response_reasoning_item import Content, Summary
 
 from .harness import ConformanceBase, case
 
@@ -43,6 +51,15 @@ def lookup_weather(city: str) -> str:
     return f"Sunny in {city}, 21°C"
 
 
+@function_tool
+def weather_chart(city: str) -> list[ToolOutputText | ToolOutputImage]:
+    """Return a chart of a city's weather: a caption and an image (a multi-part tool output)."""
+    return [
+        ToolOutputText(text=f"Chart for {city}"),
+        ToolOutputImage(image_url="data:image/png;base64,iVBORw0KGgo="),
+    ]
+
+
 def _agent(model: ScriptedModel, **options: Any) -> Agent[Any]:
     return Agent(name="assistant", model=model, **options)
 
@@ -55,11 +72,12 @@ def _message(index: int) -> TResponseInputItem:
     return _user(f"message {index}")
 
 
-def _reasoning(item_id: str = "rs_1") -> ResponseReasoningItem:
+def _reasoning(item_id: str = "rs_1", raw_text: str | None = None) -> ResponseReasoningItem:
     return ResponseReasoningItem(
         id=item_id,
         type="reasoning",
         summary=[Summary(text="The user wants the weather: call the tool.", type="summary_text")],
+        content=None if raw_text is None else [Content(text=raw_text, type="reasoning_text")],
         encrypted_content="gAAAAB-opaque-ciphertext==",
     )
 
@@ -312,6 +330,20 @@ class OpenAISessionConformance(ConformanceBase):
         assert (await session.get_state())["count"] == 2
 
     @case(Capability.BASE)
+    async def concurrent_first_state_writes_all_land(self, store: SessionStore) -> None:
+        """Many concurrent update_state calls on a thread that does not exist yet all land."""
+        sessions = [self.session(store) for _ in range(8)]
+        await asyncio.gather(
+            *(s.update_state({f"k{i}": i, f"user:u{i}": i}) for i, s in enumerate(sessions))
+        )
+        state = await sessions[0].get_state()
+        assert {k: v for k, v in state.items() if not k.startswith("user:")} == {
+            f"k{i}": i for i in range(8)
+        }
+        assert {k for k in state if k.startswith("user:")} == {f"user:u{i}" for i in range(8)}
+        assert await sessions[0].get_items() == []
+
+    @case(Capability.BASE)
     async def instructions_are_filled_from_state(self, store: SessionStore) -> None:
         """state_instructions renders the session's current state before each model call."""
         session = self.session(store, user_id="ada")
@@ -379,40 +411,67 @@ class OpenAISessionConformance(ConformanceBase):
 
     @case(Capability.BASE)
     async def runner_stores_what_the_sdk_own_session_stores(self, store: SessionStore) -> None:
-        """Item for item, the Runner persists the same thing here as in the SDK's SQLiteSession."""
+        """Item for item, the Runner persists and replays here what the SDK's SQLiteSession does.
+
+        The script covers every item type a function-tool run writes: structured
+        user input, a reasoning item with summary, raw content and encrypted
+        content (its id stripped by the SDK under ``reasoning_item_id_policy="omit"``),
+        parallel function calls, a multi-part tool output (text and image) and a
+        plain one, and an assistant message.
+        """
 
         def script() -> ScriptedModel:
             return ScriptedModel(
                 [
                     [
-                        _reasoning("rs_9"),
+                        _reasoning("rs_9", raw_text="Two tools are needed."),
                         function_call("lookup_weather", '{"city":"Oslo"}', call_id="c9"),
+                        function_call("weather_chart", {"city": "Oslo"}, call_id="c10"),
                     ],
-                    [assistant_message("Sunny in Oslo.", item_id="msg_9")],
+                    [assistant_message("Sunny in Oslo. Here is the chart.", item_id="msg_9")],
+                    [assistant_message("Oslo.", item_id="msg_10")],
                 ]
             )
 
-        turn: list[Any] = [
-            {"role": "user", "content": [{"type": "input_text", "text": "Weather in Oslo? 🌦"}]},
+        turns: list[Any] = [
+            [{"role": "user", "content": [{"type": "input_text", "text": "Weather in Oslo? 🌦"}]}],
+            "Which city was it?",
         ]
-        # "omit" makes the SDK strip reasoning ids before persisting: the
-        # sanitised items must be what both sessions hold.
         config = RunConfig(tracing_disabled=True, reasoning_item_id_policy="omit")
+        tools = [lookup_weather, weather_chart]
+        reference_model = script()
         reference = SQLiteSession("reference")
         try:
-            agent = _agent(script(), tools=[lookup_weather])
-            await Runner.run(agent, copy.deepcopy(turn), session=reference, run_config=config)
+            agent = _agent(reference_model, tools=tools)
+            for turn in turns:
+                await Runner.run(agent, copy.deepcopy(turn), session=reference, run_config=config)
             expected = await reference.get_items()
         finally:
             reference.close()
+        model = script()
         session = self.session(store)
-        agent = _agent(script(), tools=[lookup_weather])
-        await Runner.run(agent, copy.deepcopy(turn), session=session, run_config=config)
+        agent = _agent(model, tools=tools)
+        for turn in turns:
+            await Runner.run(agent, copy.deepcopy(turn), session=session, run_config=config)
         assert await session.get_items() == expected
-        reasoning = [
-            i for i in cast(list[dict[str, Any]], expected) if i.get("type") == "reasoning"
+        assert [call.input for call in model.calls] == [
+            call.input for call in reference_model.calls
         ]
-        assert reasoning and "id" not in reasoning[0]
+        stored = cast(list[dict[str, Any]], expected)
+        kinds = [item.get("type", item.get("role")) for item in stored]
+        assert kinds == [
+            "user",
+            "reasoning",
+            "function_call",
+            "function_call",
+            "function_call_output",
+            "function_call_output",
+            "message",
+            "user",
+            "message",
+        ]
+        assert "id" not in stored[1] and stored[1]["content"][0]["text"] == "Two tools are needed."
+        assert [part["type"] for part in stored[5]["output"]] == ["input_text", "input_image"]
 
     @case(Capability.BASE)
     async def runner_run_sync_from_worker_thread(self, store: SessionStore) -> None:

@@ -168,7 +168,11 @@ def _run_one(instance: ConformanceBase, spec: CaseSpec, xfail_reason: str | None
         instance.run_case(spec)
     except Skipped as skip:
         return CaseResult(spec.name, capability, "skipped", str(skip))
-    except Exception as exc:  # a failing case is a result, not a crash
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except (
+        BaseException
+    ) as exc:  # a failing case is a result (pytest.raises raises a BaseException)
         if xfail_reason:
             return CaseResult(spec.name, capability, "expected-failure", xfail_reason)
         return CaseResult(spec.name, capability, "failed", describe_failure(exc))

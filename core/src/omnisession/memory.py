@@ -65,7 +65,7 @@ class _Engine:
     lock: threading.Lock = field(default_factory=threading.Lock)
     sessions: dict[SessionKey, _Session] = field(default_factory=dict)
     app_state: dict[str, JSONObject] = field(default_factory=dict)
-    user_state: dict[tuple[str, str], JSONObject] = field(default_factory=dict)
+    user_state: dict[object, JSONObject] = field(default_factory=dict)
 
 
 _named_engines: dict[str, _Engine] = {}
@@ -147,7 +147,7 @@ class MemoryStore(StoreBase):
         check_scope_id("app_name", app_name)
         check_scope_id("user_id", user_id)
         with self._engine.lock:
-            return dict(self._engine.user_state.get((app_name, user_id), {}))
+            return dict(self._engine.user_state.get(self._user_scope(app_name, user_id), {}))
 
     async def get_app_state(self, app_name: str) -> JSONObject:
         check_scope_id("app_name", app_name)
@@ -271,13 +271,18 @@ class MemoryStore(StoreBase):
         if app:
             self._engine.app_state.setdefault(key.app_name, {}).update(app)
         if user:
-            self._engine.user_state.setdefault((key.app_name, key.user_id), {}).update(user)
+            scope = self._user_scope(key.app_name, key.user_id)
+            self._engine.user_state.setdefault(scope, {}).update(user)
+
+    def _user_scope(self, app_name: str, user_id: str) -> object:
+        """The engine's key of a user scope: a tuple, so no two (app, user) pairs collide."""
+        return (app_name, user_id)
 
     def _record(self, key: SessionKey, session: _Session) -> SessionRecord:
         state = merge_state(
             session.state,
             self._engine.app_state.get(key.app_name, {}),
-            self._engine.user_state.get((key.app_name, key.user_id), {}),
+            self._engine.user_state.get(self._user_scope(key.app_name, key.user_id), {}),
         )
         return SessionRecord(
             key=key,

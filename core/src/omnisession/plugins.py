@@ -138,8 +138,14 @@ def build_registry(entry_points_: Iterable[EntryPoint] | None = None) -> Registr
     registry = Registry(manager)
     origin: dict[str, tuple[str | None, str | None]] = {}
     found = entry_points(group=ENTRY_POINT_GROUP) if entry_points_ is None else entry_points_
-    for entry_point in sorted(found, key=lambda ep: ep.name):
-        origin[entry_point.name] = _distribution_of(entry_point)
+    # Core's own plugins first: on a scheme collision the first registration
+    # wins, so a third-party plugin can never take over `memory://`.
+    ordered = sorted(
+        ((_distribution_of(ep), ep) for ep in found),
+        key=lambda pair: (pair[0][0] != "omnisession", pair[1].name),
+    )
+    for dist, entry_point in ordered:
+        origin[entry_point.name] = dist
         try:
             manager.register(entry_point.load(), name=entry_point.name)
         except Exception as exc:  # a broken plugin must not break the others
