@@ -4,12 +4,34 @@
 >>> store = open_store("sqlite:///chat.db")            # or postgresql://..., mysql://...
 >>> from omnisession_sqlalchemy import SQLStore
 >>> store = SQLStore(my_async_engine)                  # an engine you already have
+
+Importing this package imports nothing else: the plugin entry point
+(``omnisession_sqlalchemy.plugin``) must not load SQLAlchemy or a driver just
+to list backends, so the public names below are loaded on first access.
 """
 
 from __future__ import annotations
 
-from .schema import SCHEMA_VERSION
-from .store import SQLStore, open_sql_store
-from .urls import engine_url
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .schema import SCHEMA_VERSION
+    from .store import SQLStore, open_sql_store
+    from .urls import engine_url
 
 __all__ = ["SCHEMA_VERSION", "SQLStore", "engine_url", "open_sql_store"]
+
+_WHERE = {
+    "SCHEMA_VERSION": ".schema",
+    "SQLStore": ".store",
+    "open_sql_store": ".store",
+    "engine_url": ".urls",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)

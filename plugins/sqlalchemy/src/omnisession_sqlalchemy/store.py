@@ -224,7 +224,9 @@ class SQLStore(StoreBase):
         opts = self._spec.options
         synchronous = str(opts.get("synchronous", "NORMAL")).upper()
         if synchronous not in _SYNCHRONOUS:
-            raise ValueError(f"synchronous must be one of {sorted(_SYNCHRONOUS)}, got {synchronous!r}")
+            raise ValueError(
+                f"synchronous must be one of {sorted(_SYNCHRONOUS)}, got {synchronous!r}"
+            )
         self._synchronous = synchronous
         self._tables: Tables = make_tables(
             str(opts.get("table_prefix", "omnisession_")), opts.get("schema")
@@ -248,15 +250,22 @@ class SQLStore(StoreBase):
         kwargs: dict[str, Any] = {"echo": bool(opts.get("echo", False))}
         connect_timeout = float(opts.get("connect_timeout", 10.0))
         driver = self._spec.url.get_driver_name()
+        application_name = str(opts.get("application_name", "omnisession"))
         if self._family == "sqlite":
             kwargs["isolation_level"] = "AUTOCOMMIT"  # the store sends BEGIN/COMMIT itself
             kwargs["connect_args"] = {"timeout": float(opts.get("busy_timeout", 30.0))}
             if self._spec.in_memory:
                 kwargs["poolclass"] = StaticPool
         elif driver == "asyncpg":
-            kwargs["connect_args"] = {"timeout": connect_timeout}
+            kwargs["connect_args"] = {
+                "timeout": connect_timeout,
+                "server_settings": {"application_name": application_name},
+            }
         elif driver.startswith("psycopg"):
-            kwargs["connect_args"] = {"connect_timeout": max(1, round(connect_timeout))}
+            kwargs["connect_args"] = {
+                "connect_timeout": max(1, round(connect_timeout)),
+                "application_name": application_name,
+            }
         else:  # asyncmy, aiomysql
             kwargs["connect_args"] = {"connect_timeout": max(1, round(connect_timeout))}
             kwargs["pool_recycle"] = 3600
@@ -343,9 +352,14 @@ class SQLStore(StoreBase):
     def _unavailable(self, exc: BaseException) -> BackendUnavailable:
         cause = getattr(exc, "orig", None) or exc
         where = self._spec.url.render_as_string(hide_password=True)
+        hint = (
+            "check that it is running and reachable, then retry"
+            if self._is_disconnect(exc) or isinstance(exc, sa.exc.OperationalError)
+            else "check the URL, the database user's privileges and the server's log"
+        )
         return BackendUnavailable(
             f"the {self._family} database at {where} failed: {type(cause).__name__}: {cause}; "
-            "check that it is running and reachable, then retry"
+            f"{hint}"
         )
 
     def _is_disconnect(self, exc: BaseException) -> bool:
@@ -361,13 +375,9 @@ class SQLStore(StoreBase):
         if code in _DEADLOCK_SQLSTATES:
             return True
         args = getattr(orig, "args", ())
-        return bool(
-            self._family == "mysql" and args and args[0] in _MYSQL_DEADLOCK_CODES
-        )
+        return bool(self._family == "mysql" and args and args[0] in _MYSQL_DEADLOCK_CODES)
 
-    async def _run(
-        self, op: Callable[[AsyncConnection], Awaitable[T]], *, write: bool = True
-    ) -> T:
+    async def _run(self, op: Callable[[AsyncConnection], Awaitable[T]], *, write: bool = True) -> T:
         """Run ``op`` in one transaction, after making sure the schema is there."""
         if not self._ready:
             await self._prepare()
@@ -396,7 +406,11 @@ class SQLStore(StoreBase):
             except (sa.exc.SQLAlchemyError, OSError, TimeoutError) as exc:
                 if getattr(exc, "_omnisession_committing", False):
                     committing = True
-                if not committing and self._is_deadlock(exc) and deadlocks < _RETRIES_AFTER_DEADLOCK:
+                if (
+                    not committing
+                    and self._is_deadlock(exc)
+                    and deadlocks < _RETRIES_AFTER_DEADLOCK
+                ):
                     deadlocks += 1
                     continue
                 if (
@@ -504,7 +518,10 @@ class SQLStore(StoreBase):
         if self._family == "postgresql":
             key = zlib.crc32(lock_name.encode()) - 2**31
             await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
-            if schema:
+            exists = sa.text("SELECT 1 FROM pg_namespace WHERE nspname = :s")
+            if schema and (await conn.execute(exists, {"s": schema})).first() is None:
+                # only when missing: CREATE SCHEMA needs a privilege a user of a
+                # schema made for it may not have, even with IF NOT EXISTS
                 quoted = conn.dialect.identifier_preparer.quote_schema(schema)
                 await conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
         elif self._family == "mysql":
@@ -628,7 +645,9 @@ class SQLStore(StoreBase):
 
         async def op(conn: AsyncConnection) -> tuple[list[Any], JSONObject, dict[str, JSONObject]]:
             sql = self._statements(conn)
-            rows = list(await conn.execute(sql.list_sessions(user_id is not None, bool(cursor)), params))
+            rows = list(
+                await conn.execute(sql.list_sessions(user_id is not None, bool(cursor)), params)
+            )
             rows = rows[: size + 1]
             if not rows:
                 return rows, {}, {}

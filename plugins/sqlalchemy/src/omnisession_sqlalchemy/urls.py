@@ -46,6 +46,7 @@ STORE_OPTIONS: dict[str, type] = {
     "pool_pre_ping": bool,
     "echo": bool,
     "synchronous": str,  # SQLite PRAGMA synchronous, default NORMAL (WAL)
+    "application_name": str,  # PostgreSQL application_name, default "omnisession"
 }
 
 
@@ -124,6 +125,8 @@ def engine_url(url: str | URL, **options: Any) -> EngineSpec:
     if family == "mysql" and "charset" not in query:
         query["charset"] = "utf8mb4"
     if family == "sqlite" and store_options.get("schema"):
-        raise ValueError("option schema is for PostgreSQL and MySQL; SQLite has one schema per file")
+        raise ValueError(
+            "option schema is for PostgreSQL and MySQL; SQLite has one schema per file"
+        )
     resolved = parsed.set(drivername=f"{backend}+{driver}", query=query)
     return EngineSpec(resolved, family, store_options)

@@ -1,0 +1,419 @@
+"""What the SQL backend guarantees beyond the conformance suite.
+
+Every test runs against the real servers of this machine (tests/targets
+describes how each is isolated). The conformance suite itself runs on these
+targets in tests/test_store_conformance.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, TypeVar
+
+import pytest
+import sqlalchemy as sa
+from omnisession import (
+    BackendUnavailable,
+    IncompatibleSchema,
+    SessionKey,
+    SessionNotFound,
+    open_store,
+)
+from omnisession_sqlalchemy import SCHEMA_VERSION, SQLStore, engine_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from ..targets.sqlalchemy import (
+    MARIADB_URL,
+    PG_URL,
+    mariadb_url,
+    postgres_url,
+    sqlite_file_url,
+    sqlite_memory_url,
+)
+
+T = TypeVar("T")
+UrlFactory = Callable[[], AbstractAsyncContextManager[str]]
+
+PERSISTENT = [
+    pytest.param(sqlite_file_url, id="sqlite-file"),
+    pytest.param(postgres_url, id="postgresql", marks=pytest.mark.postgres),
+    pytest.param(mariadb_url, id="mariadb", marks=pytest.mark.mariadb),
+]
+ALL = [*PERSISTENT, pytest.param(sqlite_memory_url, id="sqlite-memory")]
+
+
+def run(coro: Awaitable[T]) -> T:
+    async def main() -> T:
+        return await coro
+
+    return asyncio.run(main())
+
+
+def key(session: str = "s", user: str = "u") -> SessionKey:
+    return SessionKey("sql-tests", user, session)
+
+
+async def raw(url: str, statement: str, table: str | None = None) -> list[Any]:
+    """Run one statement on the store's database, ``{t}`` naming one of its tables."""
+    spec = engine_url(url)
+    engine = create_async_engine(spec.url)
+    try:
+        if table is not None:
+            schema = spec.options.get("schema")
+            name = engine.dialect.identifier_preparer.quote(f"omnisession_{table}")
+            if schema:
+                name = f"{engine.dialect.identifier_preparer.quote_schema(schema)}.{name}"
+            statement = statement.format(t=name)
+        async with engine.begin() as conn:
+            result = await conn.exec_driver_sql(statement)
+            return list(result) if result.returns_rows else []
+    finally:
+        await engine.dispose()
+
+
+# -- event loops and threads ----------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ALL)
+def test_one_store_serves_every_event_loop_and_thread(target: UrlFactory) -> None:
+    """Runner.run_sync calls a session from a fresh loop in a worker thread:
+    one store works there, concurrently with its own loop, and afterwards."""
+
+    async def scenario() -> None:
+        async with target() as url, open_store(url) as store:
+            k = key()
+            await store.create_session(k)
+
+            async def burst(tag: str) -> None:
+                await asyncio.gather(
+                    *(store.append_event(k, {"t": tag, "i": i}) for i in range(10))
+                )
+
+            def in_fresh_loop(tag: str) -> list[dict[str, Any]]:
+                async def inner() -> list[dict[str, Any]]:
+                    await burst(tag)
+                    return await store.get_items(k)
+
+                return asyncio.run(inner())
+
+            # the thread's loop and this loop use the store at the same time
+            seen, _ = await asyncio.gather(asyncio.to_thread(in_fresh_loop, "t1"), burst("main"))
+            assert len({(i["t"], i["i"]) for i in seen}) >= 10
+            # that loop is closed now; this one and yet another keep working
+            await store.append_event(k, {"t": "main", "i": 10})
+            await asyncio.to_thread(in_fresh_loop, "t2")
+            items = await store.get_items(k)
+            assert len(items) == 31
+            assert len({(i["t"], i["i"]) for i in items}) == 31
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("target", PERSISTENT)
+def test_a_given_async_engine_is_used_and_left_open(target: UrlFactory) -> None:
+    """SQLStore(engine) works, also from another loop, and aclose() leaves the engine to
+    its owner."""
+
+    async def scenario() -> None:
+        async with target() as url:
+            spec = engine_url(url)
+            engine = create_async_engine(spec.url)
+            try:
+                store = SQLStore(engine, **spec.options)
+                async with store:
+                    await store.add_items(key(), [{"i": 1}, {"i": 2}])
+
+                    def elsewhere() -> list[dict[str, Any]]:
+                        return asyncio.run(store.get_items(key()))
+
+                    assert await asyncio.to_thread(elsewhere) == [{"i": 1}, {"i": 2}]
+                # the store is closed; the engine is still the owner's, and usable
+                rows = await raw(url, "SELECT COUNT(*) FROM {t}", table="events")
+                assert rows[0][0] == 2
+                async with engine.connect() as conn:
+                    assert (await conn.execute(sa.text("SELECT 1"))).scalar() == 1
+            finally:
+                await engine.dispose()
+
+    run(scenario())
+
+
+# -- schema -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", PERSISTENT)
+def test_newer_schema_is_refused_and_nothing_is_touched(target: UrlFactory) -> None:
+    """A database written by a newer omnisession raises IncompatibleSchema, clearly,
+    and the data in it is left as it was."""
+
+    async def scenario() -> None:
+        async with target() as url:
+            async with open_store(url) as store:
+                await store.add_items(key(), [{"i": 1}])
+            await raw(
+                url, f"UPDATE {{t}} SET version = {SCHEMA_VERSION + 1}", table="schema_version"
+            )
+            async with open_store(url) as newer:
+                with pytest.raises(IncompatibleSchema, match="upgrade omnisession-sqlalchemy"):
+                    await newer.get_items(key())
+                with pytest.raises(IncompatibleSchema):
+                    await newer.add_items(key(), [{"i": 2}])
+            await raw(url, f"UPDATE {{t}} SET version = {SCHEMA_VERSION}", table="schema_version")
+            async with open_store(url) as store:
+                assert await store.get_items(key()) == [{"i": 1}]
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("target", PERSISTENT)
+def test_concurrent_first_use_creates_the_schema_once(target: UrlFactory) -> None:
+    """Several stores (engines) starting on an empty database at once all work."""
+
+    async def scenario() -> None:
+        async with target() as url:
+            stores = [open_store(url) for _ in range(4)]
+            try:
+
+                def from_thread(index: int) -> None:
+                    async def inner() -> None:
+                        async with open_store(url) as store:
+                            await store.add_items(key(f"thread{index}"), [{"i": index}])
+
+                    asyncio.run(inner())
+
+                await asyncio.gather(
+                    *(s.add_items(key(f"s{i}"), [{"i": i}]) for i, s in enumerate(stores)),
+                    *(asyncio.to_thread(from_thread, i) for i in range(2)),
+                )
+            finally:
+                for store in stores:
+                    await store.aclose()
+            rows = await raw(url, "SELECT id, version FROM {t}", table="schema_version")
+            assert [tuple(row) for row in rows] == [(1, SCHEMA_VERSION)]
+            async with open_store(url) as store:
+                listed = await store.list_sessions("sql-tests")
+                assert len(listed.sessions) == 6
+
+    run(scenario())
+
+
+def test_two_processes_share_one_sqlite_file() -> None:
+    """Two processes appending and popping on one SQLite file (WAL, BEGIN IMMEDIATE,
+    busy timeout) lose nothing and return each popped item once."""
+    worker = textwrap.dedent(
+        """
+        import asyncio, json, sys
+        from omnisession import SessionKey
+        from omnisession_sqlalchemy.store import open_sql_store as open_store
+
+        async def main(url, tag):
+            key = SessionKey("sql-tests", "u", "shared")
+            async with open_store(url) as store:
+                await store.add_items(key, [{"t": tag, "i": i} for i in range(20, 25)])
+                await asyncio.gather(*(store.append_event(key, {"t": tag, "i": i})
+                                       for i in range(20)))
+                popped = [await store.pop_item(key) for _ in range(5)]
+            print(json.dumps(popped))
+
+        asyncio.run(main(sys.argv[1], sys.argv[2]))
+        """
+    )
+
+    async def scenario() -> None:
+        async with sqlite_file_url() as url:
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+            procs = [
+                await asyncio.create_subprocess_exec(
+                    sys.executable, "-c", worker, url, tag, stdout=subprocess.PIPE, env=env
+                )
+                for tag in ("a", "b")
+            ]
+            outputs = [await proc.communicate() for proc in procs]
+            assert [proc.returncode for proc in procs] == [0, 0]
+            import json
+
+            popped = [tuple(item.values()) for out, _ in outputs for item in json.loads(out)]
+            async with open_store(url) as store:
+                left = [tuple(item.values()) for item in await store.get_items(key("shared"))]
+            assert len(popped) == len(set(popped)) == 10
+            assert sorted(popped + left) == sorted(
+                (tag, i) for tag in ("a", "b") for i in range(25)
+            )
+
+    run(scenario())
+
+
+# -- lost connections -------------------------------------------------------------
+
+
+@asynccontextmanager
+async def pg_login() -> AsyncIterator[tuple[str, Callable[[str], Awaitable[Any]]]]:
+    """A PostgreSQL role of its own (so the test can kill and lock out only its
+    connections), owning a fresh schema; yields its store URL and an admin runner."""
+    import asyncpg
+
+    role = f"omni_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg://", "postgresql://"))
+    base = engine_url(PG_URL).url
+    try:
+        await admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        await admin.execute(f'CREATE SCHEMA "{role}" AUTHORIZATION "{role}"')
+        url = base.set(username=role, query={"schema": role}).render_as_string(False)
+        yield url, admin.fetchval
+    finally:
+        await admin.execute(f'ALTER ROLE "{role}" LOGIN')
+        await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = $1",
+            role,
+        )
+        await admin.execute(f'DROP SCHEMA "{role}" CASCADE')
+        await admin.execute(f'DROP ROLE "{role}"')
+        await admin.close()
+
+
+@asynccontextmanager
+async def mariadb_login() -> AsyncIterator[tuple[str, Callable[[str], Awaitable[Any]]]]:
+    """A MariaDB user of its own with a fresh database; yields its URL and an admin runner."""
+    import asyncmy
+
+    user = f"omni_{uuid.uuid4().hex[:16]}"
+    server = engine_url(MARIADB_URL).url
+    admin = await asyncmy.connect(
+        host=server.host or "127.0.0.1",
+        port=server.port or 3306,
+        user=server.username or "root",
+        password=server.password or "",
+        autocommit=True,
+    )
+
+    async def execute(statement: str) -> Any:
+        async with admin.cursor() as cursor:
+            await cursor.execute(statement)
+            return await cursor.fetchall()
+
+    try:
+        await execute(f"CREATE DATABASE `{user}` CHARACTER SET utf8mb4")
+        await execute(f"CREATE USER '{user}'@'%'")
+        await execute(f"GRANT ALL ON `{user}`.* TO '{user}'@'%'")
+        yield (
+            server.set(username=user, password=None, database=user).render_as_string(False),
+            execute,
+        )
+    finally:
+        await execute(f"DROP USER IF EXISTS '{user}'@'%'")
+        await execute(f"DROP DATABASE IF EXISTS `{user}`")
+        admin.close()
+
+
+async def _kill_recover_scenario(
+    login: Callable[[], AbstractAsyncContextManager[tuple[str, Any]]],
+    kill: Callable[[Any, str], Awaitable[int]],
+    lock: Callable[[Any, str, bool], Awaitable[None]],
+) -> None:
+    async with login() as (url, admin):
+        user = engine_url(url).url.username or ""
+        async with open_store(url) as store:
+            k = key()
+            committed = [{"i": 0}, {"i": 1}]
+            await store.create_session(k, {"s": 1})
+            await store.add_items(k, committed)
+
+            # 1. the server drops the connections: the next call reconnects (a
+            #    read is always safe to retry) or reports BackendUnavailable
+            assert await kill(admin, user) >= 1
+            try:
+                assert await store.get_items(k) == committed
+            except BackendUnavailable as exc:
+                assert exc.__cause__ is not None
+            assert await store.get_items(k) == committed
+
+            # 2. a write on a dropped connection never commits twice
+            assert await kill(admin, user) >= 1
+            try:
+                await store.append_event(k, {"i": 2})
+                committed.append({"i": 2})
+            except BackendUnavailable:
+                pass
+            assert await store.get_items(k) == committed
+
+            # 3. dropped and unable to reconnect: BackendUnavailable, the driver's
+            #    error chained, nothing lost; once the server is back, it works
+            await lock(admin, user, True)
+            assert await kill(admin, user) >= 1
+            with pytest.raises(BackendUnavailable) as raised:
+                await store.append_event(k, {"i": 3})
+            assert raised.value.__cause__ is not None
+            with pytest.raises(BackendUnavailable):
+                await store.get_session(k)
+            await lock(admin, user, False)
+            record = await store.get_session(k)
+            assert record is not None
+            assert [e.data for e in record.events] == committed
+            assert record.state == {"s": 1}
+            await store.append_event(k, {"i": 4})
+            assert (await store.get_items(k, 1)) == [{"i": 4}]
+            with pytest.raises(SessionNotFound):
+                await store.append_event(key("missing"), {"i": 5})
+
+
+@pytest.mark.postgres
+def test_postgres_connection_killed_mid_session_then_recovers() -> None:
+    """pg_terminate_backend on the store's connections: BackendUnavailable or a
+    transparent reconnect, then recovery, and every committed write is there."""
+
+    async def kill(admin: Any, role: str) -> int:
+        return int(
+            await admin(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                f"WHERE usename = '{role}'"
+            )
+        )
+
+    async def lock(admin: Any, role: str, locked: bool) -> None:
+        await admin(f'ALTER ROLE "{role}" {"NOLOGIN" if locked else "LOGIN"}')
+
+    run(_kill_recover_scenario(pg_login, kill, lock))
+
+
+@pytest.mark.mariadb
+def test_mariadb_connection_killed_mid_session_then_recovers() -> None:
+    """KILL on the store's MariaDB connections: same guarantees as on PostgreSQL."""
+
+    async def kill(admin: Any, user: str) -> int:
+        ids = await admin(f"SELECT id FROM information_schema.processlist WHERE user = '{user}'")
+        for (conn_id,) in ids:
+            await admin(f"KILL {int(conn_id)}")
+        return len(ids)
+
+    async def lock(admin: Any, user: str, locked: bool) -> None:
+        await admin(f"ALTER USER '{user}'@'%' ACCOUNT {'LOCK' if locked else 'UNLOCK'}")
+
+    run(_kill_recover_scenario(mariadb_login, kill, lock))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("postgresql://root@127.0.0.1:1/test", id="postgresql"),
+        pytest.param("mysql://root@127.0.0.1:1/test", id="mysql"),
+        pytest.param("sqlite:////nonexistent-dir/omnisession/x.db", id="sqlite"),
+    ],
+)
+def test_unreachable_database_raises_backend_unavailable(url: str) -> None:
+    """No server (or no such directory): BackendUnavailable with the driver's error."""
+
+    async def scenario() -> None:
+        async with open_store(url, connect_timeout=2) as store:
+            with pytest.raises(BackendUnavailable) as raised:
+                await store.get_session(key())
+            assert raised.value.__cause__ is not None
+            assert "root@127.0.0.1:1" in str(raised.value) or "sqlite" in str(raised.value)
+
+    run(scenario())
