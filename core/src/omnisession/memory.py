@@ -41,6 +41,7 @@ from .model import (
     Page,
     SessionKey,
     SessionRecord,
+    StateDelta,
     merge_state,
     now,
 )
@@ -160,15 +161,14 @@ class MemoryStore(StoreBase):
         self, key: SessionKey, state: Mapping[str, Any] | None = None
     ) -> SessionRecord:
         check_key(key)
-        delta = encode_state_delta(state)
-        delta = _json.loads(_json.dumps({"a": delta.app, "u": delta.user, "s": delta.session}))
+        delta = _owned_delta(state)
         with self._engine.lock:
             if key in self._engine.sessions:
                 raise AlreadyExists(key)
             stamp = now()
-            session = _Session(created_at=stamp, updated_at=stamp, state=delta["s"])
+            session = _Session(created_at=stamp, updated_at=stamp, state=delta.session)
             self._engine.sessions[key] = session
-            self._apply_scopes(key, delta["a"], delta["u"])
+            self._apply_scopes(key, delta)
             return self._record(key, session)
 
     async def delete_session(self, key: SessionKey) -> None:
@@ -187,8 +187,7 @@ class MemoryStore(StoreBase):
     ) -> Appended:
         check_key(key)
         text = encode_entry(data)
-        delta = encode_state_delta(state_delta)
-        copied = _json.loads(_json.dumps({"a": delta.app, "u": delta.user, "s": delta.session}))
+        delta = _owned_delta(state_delta)
         with self._engine.lock:
             session = self._engine.sessions.get(key)
             if session is None:
@@ -201,8 +200,8 @@ class MemoryStore(StoreBase):
             session.next_seq += 1
             session.revision += 1
             session.updated_at = max(session.updated_at, now())
-            session.state.update(copied["s"])
-            self._apply_scopes(key, copied["a"], copied["u"])
+            session.state.update(delta.session)
+            self._apply_scopes(key, delta)
             return Appended(seq=seq, revision=session.revision, timestamp=stamp)
 
     async def update_state(
@@ -213,8 +212,7 @@ class MemoryStore(StoreBase):
         expected_revision: int | None = None,
     ) -> int:
         check_key(key)
-        delta = encode_state_delta(state_delta)
-        copied = _json.loads(_json.dumps({"a": delta.app, "u": delta.user, "s": delta.session}))
+        delta = _owned_delta(state_delta)
         with self._engine.lock:
             session = self._engine.sessions.get(key)
             if session is None:
@@ -223,8 +221,8 @@ class MemoryStore(StoreBase):
                 raise StaleSession(key, expected_revision, session.revision)
             session.revision += 1
             session.updated_at = max(session.updated_at, now())
-            session.state.update(copied["s"])
-            self._apply_scopes(key, copied["a"], copied["u"])
+            session.state.update(delta.session)
+            self._apply_scopes(key, delta)
             return session.revision
 
     async def add_items(self, key: SessionKey, items: Sequence[JSONObject]) -> None:
@@ -267,12 +265,12 @@ class MemoryStore(StoreBase):
 
     # -- helpers (called with the lock held) --------------------------------
 
-    def _apply_scopes(self, key: SessionKey, app: JSONObject, user: JSONObject) -> None:
-        if app:
-            self._engine.app_state.setdefault(key.app_name, {}).update(app)
-        if user:
+    def _apply_scopes(self, key: SessionKey, delta: StateDelta) -> None:
+        if delta.app:
+            self._engine.app_state.setdefault(key.app_name, {}).update(delta.app)
+        if delta.user:
             scope = self._user_scope(key.app_name, key.user_id)
-            self._engine.user_state.setdefault(scope, {}).update(user)
+            self._engine.user_state.setdefault(scope, {}).update(delta.user)
 
     def _user_scope(self, app_name: str, user_id: str) -> object:
         """The engine's key of a user scope: a tuple, so no two (app, user) pairs collide."""
@@ -292,6 +290,15 @@ class MemoryStore(StoreBase):
             updated_at=session.updated_at,
             revision=session.revision,
         )
+
+
+def _owned_delta(state: Mapping[str, Any] | None) -> StateDelta:
+    """The delta split by scope, checked as JSON and deep-copied, so callers can't alias it."""
+    delta = encode_state_delta(state)
+    if not delta:
+        return delta
+    copied = _json.loads(_json.dumps([delta.app, delta.user, delta.session]))
+    return StateDelta(app=copied[0], user=copied[1], session=copied[2])
 
 
 def open_memory_store(url: str, **options: Any) -> MemoryStore:
