@@ -2,12 +2,24 @@
 
 Installing ``omnisession-redis`` registers ``redis://``, ``rediss://``,
 ``unix://``, ``redis+cluster://`` and ``rediss+cluster://`` with
-:func:`omnisession.open_store`; importing this package is only needed for
-:class:`RedisStore` itself.
+:func:`omnisession.open_store`. The store module (and redis-py) is imported
+only when first used, so that listing backends, which imports
+``omnisession_redis.plugin``, stays cheap.
 """
 
 from __future__ import annotations
 
-from .store import RedisCommandError, RedisStore, open_redis_store
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .store import RedisCommandError, RedisStore, open_redis_store
 
 __all__ = ["RedisCommandError", "RedisStore", "open_redis_store"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from . import store
+
+        return getattr(store, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

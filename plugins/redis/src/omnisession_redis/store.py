@@ -434,10 +434,11 @@ class RedisStore(StoreBase):
             user_state, app_state = await asyncio.gather(
                 *(one(keys, segment) for keys, segment in targets)
             )
-        except BackendUnavailable as exc:
-            raise BackendUnavailable(
+        except (BackendUnavailable, RedisCommandError) as exc:
+            raise type(exc)(
                 f"{exc} -- the session part of this write (events, session state, revision) "
-                "was committed, but the app/user scope part could not be applied"
+                "was committed; its app/user scope part (app:/user: state, listing indexes) "
+                "was not: retry the same scope values with update_state()"
             ) from exc.__cause__
         return user_state, app_state
 
@@ -549,12 +550,13 @@ class RedisStore(StoreBase):
         offset = 0
         batch = size + 1
         while len(found) <= size:
-            rows: list[tuple[bytes, float]] = await self._read(
-                "listing sessions",
-                lambda client, _offset=offset, _batch=batch: client.zrange(
+
+            async def scan(client: Any, _offset: int = offset, _batch: int = batch) -> Any:
+                return await client.zrange(
                     index, low, "+inf", byscore=True, offset=_offset, num=_batch, withscores=True
-                ),
-            )
+                )
+
+            rows: list[tuple[bytes, float]] = await self._read("listing sessions", scan)
             offset += len(rows)
             candidates = [
                 (member, float(score))
@@ -632,11 +634,12 @@ class RedisStore(StoreBase):
         keys = [_scope_state(index), index]
         for member, score in stale:
             args = ["0", "r", member.decode(), _stamp(score), "0", "0", "0"]
+
+            async def forget(client: Any, _args: list[str] = args) -> Any:
+                return await self._eval(client, scripts.SCOPE, keys, _args)
+
             try:
-                await self._read(
-                    "cleaning the session index",
-                    lambda client, _args=args: self._eval(client, scripts.SCOPE, keys, _args),
-                )
+                await self._read("cleaning the session index", forget)
             except BackendUnavailable:
                 return  # best effort: the next listing tries again
 
@@ -865,7 +868,7 @@ def open_redis_store(url: str, **options: Any) -> RedisStore:
         if name in options:
             store_options[name] = options.pop(name)
     prefix = store_options.get("prefix", DEFAULT_PREFIX)
-    settings = {
+    settings: dict[str, Any] = {
         "prefix": check_prefix(prefix),
         "ttl": _to_seconds("ttl", store_options.get("ttl")),
         "user_ttl": _to_seconds("user_ttl", store_options.get("user_ttl")),
