@@ -1,0 +1,1100 @@
+"""``dynamodb://TABLE?region=...&endpoint_url=...``: sessions in one DynamoDB table.
+
+Single-table layout (string keys ``pk`` / ``sk``)::
+
+    pk = "s|APP|USER|SESSION"   sk = "meta"     the session: revision, next_seq, created/updated,
+                                                 inc (the id of its event partition), state
+                                                 (one attribute "$KEY" = JSON per session key),
+                                                 listing keys lapp / luser / lupd, exp (TTL)
+    pk = "a|APP"                sk = "state"    app scope, "$KEY" = JSON
+    pk = "u|APP|USER"           sk = "state"    user scope, "$KEY" = JSON
+    pk = "e|INC"                sk = "g|SEQ"    a group of consecutive events written by one
+                                                 write (SEQ = first seq, zero-padded): ts, d = [...]
+    pk = "b|BLOB"               sk = "NNNNNN"   chunks of one entry too large to inline
+
+``APP``/``USER``/``SESSION`` are percent-encoded (or hashed when long) by
+:func:`omnisession_aws._common.component`, so distinct ids never collide.
+
+Every write to a session is one ``TransactWriteItems``: an ``Update`` of the
+meta item conditioned on the revision it read (optimistic concurrency, retried
+on a lost race; ``StaleSession`` when the caller's ``expected_revision``
+differs), the new event group (``attribute_not_exists``), and ``Update``s of the
+app and user items. ``clear_session`` and ``delete_session`` switch or remove
+the meta item atomically (a new ``inc`` makes the old events unreachable at
+once) and then reclaim the old items.
+
+Entries whose JSON exceeds :data:`INLINE_ENTRY_MAX` bytes are written first as
+chunk items under a fresh blob id (invisible until a committed event refers to
+them) and reassembled exactly on read. Listing uses two sparse GSIs,
+``by_app`` (``lapp``, ``lupd``) and ``by_user`` (``luser``, ``lupd``); on AWS a
+GSI is eventually consistent, so a session written a moment ago may be missing
+from ``list_sessions`` for a moment (gets are always strongly consistent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from omnisession import _json
+from omnisession.backend import (
+    StoreBase,
+    check_key,
+    check_last,
+    check_limit,
+    check_page_size,
+    check_scope_id,
+    decode_cursor,
+    encode_cursor,
+    encode_entries,
+    encode_entry,
+    encode_state_delta,
+)
+from omnisession.errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    InvalidEntry,
+    SessionNotFound,
+    StaleSession,
+)
+from omnisession.model import (
+    Appended,
+    Event,
+    JSONObject,
+    Page,
+    SessionKey,
+    SessionRecord,
+    StateDelta,
+    merge_state,
+    now,
+)
+from omnisession.store import Capability
+
+from ._common import AwsOptions, ClientRunner, backoff, component, error_code, parse_options
+
+__all__ = ["DynamoDBStore", "create_table", "open_dynamodb_store"]
+
+#: Entries whose UTF-8 JSON is longer than this are stored as chunk items.
+INLINE_ENTRY_MAX = 100_000
+#: Bytes of inline entries per event-group item (DynamoDB items max out at 400 KB).
+GROUP_MAX = 300_000
+#: Bytes per chunk item of a large entry.
+CHUNK_SIZE = 350_000
+#: Inline bytes per transaction (DynamoDB caps a transaction at 4 MB).
+TXN_INLINE_MAX = 2_500_000
+#: DynamoDB caps a transaction at 100 actions; meta, app and user take 3.
+MAX_GROUPS = 90
+#: Optimistic retries before giving up with BackendUnavailable.
+MAX_RACES = 200
+
+_SEQ_WIDTH = 20
+#: Sessions whose last committed meta an instance remembers (to skip a read per write).
+_CACHE_SIZE = 10_000
+_META = "meta"
+_STATE = "state"
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: float | int) -> dict[str, str]:
+    return {"N": repr(value) if isinstance(value, float) else str(value)}
+
+
+def _num(attr: Mapping[str, str]) -> float:
+    return float(attr["N"])
+
+
+def _int(attr: Mapping[str, str]) -> int:
+    return int(attr["N"])
+
+
+def _seq_sk(seq: int) -> str:
+    return f"g|{seq:0{_SEQ_WIDTH}d}"
+
+
+def _lupd(updated_at: float) -> str:
+    return f"{updated_at:020.6f}"
+
+
+def _session_pk(key: SessionKey) -> str:
+    return f"s|{component(key.app_name)}|{component(key.user_id)}|{component(key.session_id)}"
+
+
+def _app_pk(app_name: str) -> str:
+    return f"a|{component(app_name)}"
+
+
+def _user_pk(app_name: str, user_id: str) -> str:
+    return f"u|{component(app_name)}|{component(user_id)}"
+
+
+def _luser(app_name: str, user_id: str) -> str:
+    return f"{component(app_name)}|{component(user_id)}"
+
+
+def _scope_attrs(item: Mapping[str, Any] | None) -> JSONObject:
+    """The un-prefixed state dict stored as ``$KEY`` attributes of an item."""
+    if not item:
+        return {}
+    return {name[1:]: _json.loads(value["S"]) for name, value in item.items() if name[0] == "$"}
+
+
+def _set_clause(
+    scope: Mapping[str, Any], names: dict[str, str], values: dict[str, Any], tag: str
+) -> list[str]:
+    clauses = []
+    for index, (state_key, value) in enumerate(scope.items()):
+        names[f"#{tag}{index}"] = "$" + state_key
+        values[f":{tag}{index}"] = _s(_json.dumps(value, what="state"))
+        clauses.append(f"#{tag}{index} = :{tag}{index}")
+    return clauses
+
+
+@dataclass
+class _Meta:
+    rev: int
+    next_seq: int
+    inc: str
+    created_at: float
+    updated_at: float
+    item: dict[str, Any]
+
+
+@dataclass
+class _Prepared:
+    """Entries of one write, encoded and (when large) already offloaded."""
+
+    entries: list[dict[str, Any]]  # DynamoDB map values: {"t": text} or {"b": blob, "c": n}
+    sizes: list[int]
+    blobs: list[str]
+
+
+class DynamoDBStore(StoreBase):
+    """A :class:`~omnisession.SessionStore` on one DynamoDB table (see module docs)."""
+
+    capabilities = frozenset(
+        {
+            Capability.BASE,
+            Capability.PERSISTENT,
+            Capability.CROSS_PROCESS,
+            Capability.LARGE_ENTRIES,
+            Capability.TTL,
+        }
+    )
+
+    def __init__(self, table: str, options: AwsOptions) -> None:
+        if not table:
+            raise ValueError("dynamodb:// needs a table name: dynamodb://TABLE?region=...")
+        self.table = table
+        self.options = options
+        self.ttl = options.ttl
+        self._runner = ClientRunner("dynamodb", options)
+        self._ready = not options.create
+        # Writes to one session from this instance queue on a lock instead of
+        # racing each other through DynamoDB; other instances are kept out by
+        # the conditional writes.
+        self._stripes = [threading.Lock() for _ in range(64)]
+        self._cache: dict[SessionKey, _Meta] = {}
+        self._cache_lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """The underlying boto3 DynamoDB client (e.g. to register botocore event hooks)."""
+        return self._runner.client
+
+    async def aclose(self) -> None:
+        await self._runner.aclose()
+
+    async def _run(self, function: Any, *args: Any) -> Any:
+        if not self._ready:
+            await self._runner.run(self._ensure_table)
+        return await self._runner.run(self._guard, function, *args)
+
+    def _guard(self, function: Any, *args: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return function(*args)
+        except ClientError as exc:
+            code = error_code(exc)
+            if code == "ResourceNotFoundException":
+                raise BackendUnavailable(
+                    f"DynamoDB table {self.table!r} does not exist: create it with "
+                    "omnisession_aws.create_table() / `omnisession-aws create-table URL`, "
+                    "or open the store with ?create=true"
+                ) from exc
+            raise BackendUnavailable(f"DynamoDB call failed ({code}): {exc}") from exc
+        except BotoCoreError as exc:
+            raise BackendUnavailable(f"DynamoDB is unreachable: {exc}") from exc
+
+    def _ensure_table(self) -> None:
+        if self._ready:
+            return
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            _create_table(self._runner.client, self.table, exist_ok=True)
+        except (BotoCoreError, ClientError) as exc:
+            raise BackendUnavailable(f"cannot create DynamoDB table {self.table!r}: {exc}") from exc
+        self._ready = True
+
+    # -- low-level helpers (run in a worker thread) ---------------------------
+
+    def _get_meta(self, key: SessionKey) -> _Meta | None:
+        response = self._runner.client.get_item(
+            TableName=self.table,
+            Key={"pk": _s(_session_pk(key)), "sk": _s(_META)},
+            ConsistentRead=True,
+        )
+        return self._meta_of(response.get("Item"))
+
+    def _meta_of(self, item: dict[str, Any] | None) -> _Meta | None:
+        if not item or self._expired(item):
+            return None
+        return _Meta(
+            rev=_int(item["rev"]),
+            next_seq=_int(item["nseq"]),
+            inc=item["inc"]["S"],
+            created_at=_num(item["cat"]),
+            updated_at=_num(item["uat"]),
+            item=item,
+        )
+
+    def _expired(self, item: Mapping[str, Any]) -> bool:
+        return "exp" in item and _num(item["exp"]) <= now()
+
+    def _get_scopes(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], JSONObject]:
+        """App (user "") and user scopes for ``(app, user)`` pairs, strongly consistent."""
+        wanted: dict[str, tuple[str, str]] = {}
+        for app, user in pairs:
+            wanted[_app_pk(app)] = (app, "")
+            if user:
+                wanted[_user_pk(app, user)] = (app, user)
+        found: dict[tuple[str, str], JSONObject] = {}
+        keys = [{"pk": _s(pk), "sk": _s(_STATE)} for pk in wanted]
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {
+                self.table: {"Keys": keys[start : start + 100], "ConsistentRead": True}
+            }
+            attempt = 0
+            while request:
+                response = self._runner.client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    found[wanted[item["pk"]["S"]]] = _scope_attrs(item)
+                request = response.get("UnprocessedKeys") or {}
+                if request:
+                    attempt += 1
+                    backoff(attempt)
+        return found
+
+    def _record(
+        self, key: SessionKey, meta: _Meta, scopes: dict[tuple[str, str], JSONObject]
+    ) -> SessionRecord:
+        return SessionRecord(
+            key=key,
+            state=merge_state(
+                _scope_attrs(meta.item),
+                scopes.get((key.app_name, ""), {}),
+                scopes.get((key.app_name, key.user_id), {}),
+            ),
+            events=[],
+            created_at=meta.created_at,
+            updated_at=meta.updated_at,
+            revision=meta.rev,
+        )
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Every item of a Query, following LastEvaluatedKey."""
+        while True:
+            response = self._runner.client.query(TableName=self.table, **kwargs)
+            yield from response.get("Items", [])
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+    def _groups(
+        self, meta: _Meta, *, newest: int | None = None, since: float | None = None
+    ) -> list[tuple[int, float, list[dict[str, Any]]]]:
+        """Committed event groups ``(first_seq, ts, entries)`` oldest first.
+
+        With ``newest=N`` reads groups newest first only until N entries are
+        covered, so the cost follows N, not the history length.
+        """
+        if meta.next_seq <= 1 or newest == 0:
+            return []
+        query: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":pk": _s(f"e|{meta.inc}"),
+                ":lo": _s(_seq_sk(0)),
+                ":hi": _s(_seq_sk(meta.next_seq - 1)),
+            },
+            "ConsistentRead": True,
+        }
+        if newest is not None:
+            query["ScanIndexForward"] = False
+            query["Limit"] = newest
+        elif since is not None:
+            query["FilterExpression"] = "ts >= :since"
+            query["ExpressionAttributeValues"][":since"] = _n(float(since))
+        groups = []
+        covered = 0
+        for item in self._query(**query):
+            entries = item["d"]["L"]
+            groups.append((int(item["sk"]["S"][2:]), _num(item["ts"]), entries))
+            covered += len(entries)
+            if newest is not None and covered >= newest:
+                break
+        if newest is not None:
+            groups.reverse()
+        return groups
+
+    def _events(
+        self, groups: list[tuple[int, float, list[dict[str, Any]]]], newest: int | None
+    ) -> list[Event]:
+        flat = [
+            (first + index, ts, entry["M"])
+            for first, ts, entries in groups
+            for index, entry in enumerate(entries)
+        ]
+        if newest is not None:
+            flat = flat[-newest:] if newest else []
+        return [Event(seq, ts, _json.loads(self._entry_text(entry))) for seq, ts, entry in flat]
+
+    def _entry_text(self, entry: Mapping[str, Any]) -> str:
+        if "t" in entry:
+            text: str = entry["t"]["S"]
+            return text
+        blob = entry["b"]["S"]
+        chunks = sorted(
+            self._query(
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": _s(f"b|{blob}")},
+                ConsistentRead=True,
+            ),
+            key=lambda item: item["sk"]["S"],
+        )
+        if len(chunks) != int(entry["c"]["N"]):
+            raise BackendUnavailable(
+                f"large entry {blob} has {len(chunks)} of {entry['c']['N']} chunks; "
+                "its items were removed outside omnisession"
+            )
+        return b"".join(chunk["v"]["B"] for chunk in chunks).decode("utf-8")
+
+    def _prepare(self, texts: Sequence[str]) -> _Prepared:
+        """Offload entries too large to inline as chunk items, before any commit."""
+        prepared = _Prepared([], [], [])
+        inline_total = 0
+        for text in texts:
+            data = text.encode("utf-8")
+            if len(data) <= INLINE_ENTRY_MAX and inline_total + len(data) <= TXN_INLINE_MAX:
+                inline_total += len(data)
+                prepared.entries.append({"M": {"t": _s(text)}})
+                prepared.sizes.append(len(data) + 16)
+                continue
+            blob = uuid.uuid4().hex
+            chunks = [data[i : i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE)] or [b""]
+            try:
+                for index, chunk in enumerate(chunks):
+                    self._runner.client.put_item(
+                        TableName=self.table,
+                        Item={
+                            "pk": _s(f"b|{blob}"),
+                            "sk": _s(f"{index:06d}"),
+                            "v": {"B": chunk},
+                        },
+                    )
+            finally:
+                prepared.blobs.append(blob)
+            prepared.entries.append({"M": {"b": _s(blob), "c": _n(len(chunks))}})
+            prepared.sizes.append(80)
+        return prepared
+
+    def _delete_blobs(self, blobs: Sequence[str]) -> None:
+        keys = []
+        for blob in blobs:
+            keys.extend(
+                {"pk": item["pk"], "sk": item["sk"]}
+                for item in self._query(
+                    KeyConditionExpression="pk = :pk",
+                    ExpressionAttributeValues={":pk": _s(f"b|{blob}")},
+                    ProjectionExpression="pk, sk",
+                )
+            )
+        self._batch_delete(keys)
+
+    def _batch_delete(self, keys: list[dict[str, Any]]) -> None:
+        for start in range(0, len(keys), 25):
+            request: dict[str, Any] = {
+                self.table: [{"DeleteRequest": {"Key": k}} for k in keys[start : start + 25]]
+            }
+            attempt = 0
+            while request:
+                response = self._runner.client.batch_write_item(RequestItems=request)
+                request = response.get("UnprocessedItems") or {}
+                if request:
+                    attempt += 1
+                    backoff(attempt)
+
+    def _discard_blobs(self, blobs: Sequence[str]) -> None:
+        """Best effort: chunk items of a write that did not commit are unreachable anyway."""
+        if not blobs:
+            return
+        # Garbage collection must not hide the error that made the write fail.
+        with contextlib.suppress(Exception):
+            self._delete_blobs(blobs)
+
+    def _reclaim_partition(self, inc: str) -> None:
+        """Delete the event items of a cleared or deleted incarnation (already unreachable)."""
+        keys = []
+        blobs = []
+        for item in self._query(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": _s(f"e|{inc}")},
+        ):
+            keys.append({"pk": item["pk"], "sk": item["sk"]})
+            entries = item.get("d", {}).get("L", [])
+            blobs.extend(entry["M"]["b"]["S"] for entry in entries if "b" in entry["M"])
+        self._batch_delete(keys)
+        self._delete_blobs(blobs)
+
+    def _groups_for(self, prepared: _Prepared, first_seq: int) -> list[tuple[int, list[Any]]]:
+        groups: list[tuple[int, list[Any]]] = []
+        size = GROUP_MAX + 1
+        seq = first_seq
+        for entry, entry_size in zip(prepared.entries, prepared.sizes, strict=True):
+            if size + entry_size > GROUP_MAX:
+                groups.append((seq, []))
+                size = 0
+            groups[-1][1].append(entry)
+            size += entry_size
+            seq += 1
+        if len(groups) > MAX_GROUPS:
+            raise InvalidEntry(
+                f"{len(prepared.entries)} entries do not fit one DynamoDB transaction; "
+                "add them in several calls"
+            )
+        return groups
+
+    def _scope_updates(self, key: SessionKey, delta: StateDelta) -> list[dict[str, Any]]:
+        actions = []
+        for pk, scope in (
+            (_app_pk(key.app_name), delta.app),
+            (_user_pk(key.app_name, key.user_id), delta.user),
+        ):
+            if not scope:
+                continue
+            names: dict[str, str] = {}
+            values: dict[str, Any] = {}
+            clauses = _set_clause(scope, names, values, "v")
+            actions.append(
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": {"pk": _s(pk), "sk": _s(_STATE)},
+                        "UpdateExpression": "SET " + ", ".join(clauses),
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": values,
+                    }
+                }
+            )
+        return actions
+
+    def _transact(self, actions: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """Run a transaction; ``None`` on success, else its cancellation reasons.
+
+        A reason is ``{"Code": ..., "Item": ...}``; the meta action asks for
+        ``ALL_OLD``, so a lost race hands back the winner's meta item and the
+        retry needs no extra read.
+        """
+        from botocore.exceptions import ClientError
+
+        try:
+            self._runner.client.transact_write_items(TransactItems=actions)
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            reasons: list[dict[str, Any]] = list(exc.response.get("CancellationReasons") or [])
+            if not reasons:
+                reasons = [{"Code": "TransactionConflict"}]
+            return reasons
+        return None
+
+    def _after_failure(
+        self, key: SessionKey, reasons: list[dict[str, Any]], attempt: int
+    ) -> _Meta | None:
+        """The session's current meta after a cancelled transaction (meta is action 0)."""
+        first = reasons[0]
+        if first.get("Code") == "ConditionalCheckFailed":
+            # Another writer won: its meta came back with the cancellation.
+            return self._meta_of(first.get("Item"))
+        backoff(attempt)  # TransactionConflict / throttling of the transaction: wait, re-read
+        return self._get_meta(key)
+
+    def _lock_for(self, key: SessionKey) -> threading.Lock:
+        return self._stripes[hash(key) % len(self._stripes)]
+
+    def _remember(self, key: SessionKey, meta: _Meta | None) -> None:
+        with self._cache_lock:
+            if meta is None:
+                self._cache.pop(key, None)
+                return
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key] = meta
+
+    def _writer_meta(self, key: SessionKey) -> tuple[_Meta | None, bool]:
+        """The meta this instance last committed (a guess, checked by the write's
+        condition) or a fresh read; and whether it came from the cache."""
+        with self._cache_lock:
+            cached = self._cache.get(key)
+        if cached is not None:
+            return cached, True
+        return self._get_meta(key), False
+
+    def _meta_fields(self, updated_at: float) -> dict[str, Any]:
+        fields: dict[str, Any] = {"uat": _n(updated_at), "lupd": _s(_lupd(updated_at))}
+        if self.ttl is not None:
+            fields["exp"] = _n(int(updated_at + self.ttl) + 1)
+        return fields
+
+    def _new_meta_item(
+        self, key: SessionKey, stamp: float, next_seq: int, session_state: JSONObject
+    ) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "pk": _s(_session_pk(key)),
+            "sk": _s(_META),
+            "app": _s(key.app_name),
+            "user": _s(key.user_id),
+            "sid": _s(key.session_id),
+            "rev": _n(1),
+            "nseq": _n(next_seq),
+            "inc": _s(uuid.uuid4().hex),
+            "cat": _n(stamp),
+            "lapp": _s(component(key.app_name)),
+            "luser": _s(_luser(key.app_name, key.user_id)),
+            **self._meta_fields(stamp),
+        }
+        for state_key, value in session_state.items():
+            item["$" + state_key] = _s(_json.dumps(value, what="state"))
+        return item
+
+    def _put_meta_action(self, item: dict[str, Any]) -> dict[str, Any]:
+        put: dict[str, Any] = {
+            "TableName": self.table,
+            "Item": item,
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if self.ttl is not None:  # an expired session may be replaced before the TTL sweep
+            put["ConditionExpression"] += " OR #exp <= :now"
+            put["ExpressionAttributeNames"] = {"#exp": "exp"}
+            put["ExpressionAttributeValues"] = {":now": _n(now())}
+        return {"Put": put}
+
+    def _update_meta_action(
+        self,
+        key: SessionKey,
+        meta: _Meta,
+        sets: Mapping[str, dict[str, Any]],
+        session_state: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Update the meta item, conditioned on the revision ``meta`` has."""
+        names = {"#rev": "rev"}
+        values: dict[str, Any] = {":old": _n(meta.rev), ":rev": _n(meta.rev + 1)}
+        clauses = ["#rev = :rev"]
+        fields = {**self._meta_fields(max(meta.updated_at, now())), **sets}
+        for index, (field, value) in enumerate(fields.items()):
+            names[f"#m{index}"] = field
+            values[f":m{index}"] = value
+            clauses.append(f"#m{index} = :m{index}")
+        if session_state:
+            clauses += _set_clause(session_state, names, values, "s")
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": {"pk": _s(_session_pk(key)), "sk": _s(_META)},
+                "UpdateExpression": "SET " + ", ".join(clauses),
+                "ConditionExpression": "#rev = :old",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    @staticmethod
+    def _next_meta(meta: _Meta, action: dict[str, Any], next_seq: int, inc: str) -> _Meta:
+        values = action["Update"]["ExpressionAttributeValues"]
+        return _Meta(
+            rev=meta.rev + 1,
+            next_seq=next_seq,
+            inc=inc,
+            created_at=meta.created_at,
+            updated_at=_num(values[":m0"]),
+            item={},
+        )
+
+    # -- the write path --------------------------------------------------------
+
+    def _commit(
+        self,
+        key: SessionKey,
+        texts: Sequence[str],
+        delta: StateDelta,
+        *,
+        timestamp: float | None = None,
+        expected_revision: int | None = None,
+        create: bool = False,
+    ) -> tuple[int, int, float]:
+        """Append ``texts`` and apply ``delta`` in one transaction; ``(seq, rev, ts)``."""
+        prepared = self._prepare(texts)
+        committed = False
+        try:
+            with self._lock_for(key):
+                meta, cached = self._writer_meta(key)
+                for attempt in range(MAX_RACES):
+                    if meta is None and not create:
+                        if cached:
+                            meta, cached = self._get_meta(key), False
+                            continue
+                        raise SessionNotFound(key)
+                    if (
+                        meta is not None
+                        and expected_revision is not None
+                        and expected_revision != meta.rev
+                    ):
+                        if cached:
+                            meta, cached = self._get_meta(key), False
+                            continue
+                        raise StaleSession(key, expected_revision, meta.rev)
+                    stamp = now()
+                    ts = stamp if timestamp is None else float(timestamp)
+                    if meta is None:
+                        item = self._new_meta_item(key, stamp, 1 + len(texts), delta.session)
+                        first_seq, inc = 1, item["inc"]["S"]
+                        meta_action = self._put_meta_action(item)
+                        new_meta = self._meta_of(item)
+                    else:
+                        first_seq, inc = meta.next_seq, meta.inc
+                        next_seq = meta.next_seq + len(texts)
+                        meta_action = self._update_meta_action(
+                            key, meta, {"nseq": _n(next_seq)}, delta.session
+                        )
+                        new_meta = self._next_meta(meta, meta_action, next_seq, inc)
+                    actions = [meta_action]
+                    for group_seq, entries in self._groups_for(prepared, first_seq):
+                        actions.append(
+                            {
+                                "Put": {
+                                    "TableName": self.table,
+                                    "Item": {
+                                        "pk": _s(f"e|{inc}"),
+                                        "sk": _s(_seq_sk(group_seq)),
+                                        "ts": _n(ts),
+                                        "d": {"L": entries},
+                                    },
+                                    "ConditionExpression": "attribute_not_exists(pk)",
+                                }
+                            }
+                        )
+                    actions += self._scope_updates(key, delta)
+                    reasons = self._transact(actions)
+                    if reasons is None:
+                        committed = True
+                        self._remember(key, new_meta)
+                        assert new_meta is not None
+                        return first_seq, new_meta.rev, ts
+                    meta, cached = self._after_failure(key, reasons, attempt), False
+                self._remember(key, None)
+                raise BackendUnavailable(
+                    f"session {key}: gave up after {MAX_RACES} write conflicts; "
+                    "too many concurrent writers on one session"
+                )
+        finally:
+            if not committed:
+                self._discard_blobs(prepared.blobs)
+
+    def _create(self, key: SessionKey, delta: StateDelta) -> SessionRecord:
+        with self._lock_for(key):
+            item = self._new_meta_item(key, now(), 1, delta.session)
+            for attempt in range(MAX_RACES):
+                reasons = self._transact(
+                    [self._put_meta_action(item), *self._scope_updates(key, delta)]
+                )
+                if reasons is None:
+                    meta = self._meta_of(item)
+                    assert meta is not None
+                    self._remember(key, meta)
+                    return self._record(key, meta, self._get_scopes([(key.app_name, key.user_id)]))
+                if reasons[0].get("Code") == "ConditionalCheckFailed":
+                    self._remember(key, None)
+                    raise AlreadyExists(key)
+                backoff(attempt)
+        raise BackendUnavailable(f"session {key}: gave up after {MAX_RACES} write conflicts")
+
+    def _pop(self, key: SessionKey) -> JSONObject | None:
+        with self._lock_for(key):
+            meta, cached = self._writer_meta(key)
+            for attempt in range(MAX_RACES):
+                if meta is None or meta.next_seq <= 1:
+                    if cached:
+                        meta, cached = self._get_meta(key), False
+                        continue
+                    return None
+                groups = self._groups(meta, newest=1)
+                if not groups:
+                    if cached:
+                        meta, cached = self._get_meta(key), False
+                        continue
+                    return None
+                first_seq, _ts, entries = groups[-1]
+                last = entries[-1]["M"]
+                text = self._entry_text(last)
+                group_key = {"pk": _s(f"e|{meta.inc}"), "sk": _s(_seq_sk(first_seq))}
+                meta_action = self._update_meta_action(key, meta, {})
+                actions: list[dict[str, Any]] = [meta_action]
+                if len(entries) == 1:
+                    actions.append(
+                        {
+                            "Delete": {
+                                "TableName": self.table,
+                                "Key": group_key,
+                                "ConditionExpression": "attribute_exists(pk)",
+                            }
+                        }
+                    )
+                else:
+                    actions.append(
+                        {
+                            "Update": {
+                                "TableName": self.table,
+                                "Key": group_key,
+                                "UpdateExpression": "SET #d = :d",
+                                "ConditionExpression": "size(#d) = :n",
+                                "ExpressionAttributeNames": {"#d": "d"},
+                                "ExpressionAttributeValues": {
+                                    ":d": {"L": entries[:-1]},
+                                    ":n": _n(len(entries)),
+                                },
+                            }
+                        }
+                    )
+                reasons = self._transact(actions)
+                if reasons is None:
+                    self._remember(key, self._next_meta(meta, meta_action, meta.next_seq, meta.inc))
+                    if "b" in last:
+                        self._discard_blobs([last["b"]["S"]])
+                    result: JSONObject = _json.loads(text)
+                    return result
+                meta, cached = self._after_failure(key, reasons, attempt), False
+            self._remember(key, None)
+        raise BackendUnavailable(f"session {key}: gave up after {MAX_RACES} write conflicts")
+
+    def _retire(self, key: SessionKey, *, delete: bool) -> None:
+        """Clear (new incarnation) or delete the session atomically, then reclaim items."""
+        with self._lock_for(key):
+            meta = self._get_meta(key)
+            for attempt in range(MAX_RACES):
+                if meta is None:
+                    self._remember(key, None)
+                    if delete and self.ttl is not None:  # expired items linger until the sweep
+                        self._runner.client.delete_item(
+                            TableName=self.table,
+                            Key={"pk": _s(_session_pk(key)), "sk": _s(_META)},
+                        )
+                    return
+                if delete:
+                    action: dict[str, Any] = {
+                        "Delete": {
+                            "TableName": self.table,
+                            "Key": {"pk": _s(_session_pk(key)), "sk": _s(_META)},
+                            "ConditionExpression": "#rev = :old",
+                            "ExpressionAttributeNames": {"#rev": "rev"},
+                            "ExpressionAttributeValues": {":old": _n(meta.rev)},
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    }
+                    new_meta = None
+                else:
+                    inc = uuid.uuid4().hex
+                    action = self._update_meta_action(key, meta, {"inc": _s(inc)})
+                    new_meta = self._next_meta(meta, action, meta.next_seq, inc)
+                reasons = self._transact([action])
+                if reasons is None:
+                    self._remember(key, new_meta)
+                    self._reclaim_partition(meta.inc)
+                    return
+                meta = self._after_failure(key, reasons, attempt)
+            self._remember(key, None)
+        raise BackendUnavailable(f"session {key}: gave up after {MAX_RACES} write conflicts")
+
+    def _read_session(
+        self, key: SessionKey, last: int | None, since: float | None
+    ) -> SessionRecord | None:
+        meta = self._get_meta(key)
+        if meta is None:
+            return None
+        record = self._record(key, meta, self._get_scopes([(key.app_name, key.user_id)]))
+        events = self._events(self._groups(meta, newest=last, since=since), last)
+        if since is not None:
+            events = [event for event in events if event.timestamp >= since]
+        record.events.extend(events)
+        return record
+
+    def _read_items(self, key: SessionKey, limit: int | None) -> list[JSONObject]:
+        meta = self._get_meta(key)
+        if meta is None:
+            return []
+        return [event.data for event in self._events(self._groups(meta, newest=limit), limit)]
+
+    def _list(self, app_name: str, user_id: str | None, size: int, cursor: str | None) -> Page:
+        if user_id is None:
+            index, attr, value = "by_app", "lapp", component(app_name)
+        else:
+            index, attr, value = "by_user", "luser", _luser(app_name, user_id)
+        query: dict[str, Any] = {
+            "IndexName": index,
+            "KeyConditionExpression": "#k = :v",
+            "ExpressionAttributeNames": {"#k": attr},
+            "ExpressionAttributeValues": {":v": _s(value)},
+            "Limit": size + 1,
+        }
+        if cursor:
+            start = decode_cursor(cursor, 1)[0]
+            if not isinstance(start, dict) or set(start) != {"pk", "sk", attr, "lupd"}:
+                raise ValueError(f"invalid cursor {cursor!r}: pass back a next_cursor unchanged")
+            query["ExclusiveStartKey"] = {name: _s(str(part)) for name, part in start.items()}
+        metas: list[tuple[SessionKey, _Meta]] = []
+        more = False
+        for item in self._query(**query):
+            if item.get("app", {}).get("S") != app_name or (
+                user_id is not None and item.get("user", {}).get("S") != user_id
+            ):
+                continue  # a hashed id's component collided with nothing; belt and braces
+            meta = self._meta_of(item)
+            if meta is None:
+                continue
+            if len(metas) == size:
+                more = True
+                break
+            metas.append((SessionKey(app_name, item["user"]["S"], item["sid"]["S"]), meta))
+        scopes = self._get_scopes(sorted({(k.app_name, k.user_id) for k, _ in metas}))
+        records = [self._record(k, meta, scopes) for k, meta in metas]
+        next_cursor = None
+        if more:
+            last_item = metas[-1][1].item
+            next_cursor = encode_cursor(
+                {name: last_item[name]["S"] for name in ("pk", "sk", attr, "lupd")}
+            )
+        return Page(records, next_cursor)
+
+    # -- the async API -----------------------------------------------------------
+
+    async def create_session(
+        self, key: SessionKey, state: Mapping[str, Any] | None = None
+    ) -> SessionRecord:
+        check_key(key)
+        delta = encode_state_delta(state)
+        record: SessionRecord = await self._run(self._create, key, delta)
+        return record
+
+    async def get_session(
+        self, key: SessionKey, *, last: int | None = None, since: float | None = None
+    ) -> SessionRecord | None:
+        check_key(key)
+        check_last(last)
+        record: SessionRecord | None = await self._run(self._read_session, key, last, since)
+        return record
+
+    async def list_sessions(
+        self,
+        app_name: str,
+        user_id: str | None = None,
+        *,
+        page_size: int | None = None,
+        cursor: str | None = None,
+    ) -> Page:
+        check_scope_id("app_name", app_name)
+        if user_id is not None:
+            check_scope_id("user_id", user_id)
+        size = check_page_size(page_size)
+        if cursor:
+            decode_cursor(cursor, 1)
+        page: Page = await self._run(self._list, app_name, user_id, size, cursor)
+        return page
+
+    async def delete_session(self, key: SessionKey) -> None:
+        check_key(key)
+        await self._run(lambda: self._retire(key, delete=True))
+
+    async def append_event(
+        self,
+        key: SessionKey,
+        data: JSONObject,
+        *,
+        state_delta: Mapping[str, Any] | None = None,
+        timestamp: float | None = None,
+        expected_revision: int | None = None,
+    ) -> Appended:
+        check_key(key)
+        text = encode_entry(data)
+        delta = encode_state_delta(state_delta)
+        seq, rev, ts = await self._run(
+            lambda: self._commit(
+                key, [text], delta, timestamp=timestamp, expected_revision=expected_revision
+            )
+        )
+        return Appended(seq=seq, revision=rev, timestamp=ts)
+
+    async def update_state(
+        self,
+        key: SessionKey,
+        state_delta: Mapping[str, Any],
+        *,
+        expected_revision: int | None = None,
+    ) -> int:
+        check_key(key)
+        delta = encode_state_delta(state_delta)
+        _, rev, _ = await self._run(
+            lambda: self._commit(key, [], delta, expected_revision=expected_revision)
+        )
+        result: int = rev
+        return result
+
+    async def get_items(self, key: SessionKey, limit: int | None = None) -> list[JSONObject]:
+        check_key(key)
+        check_limit(limit)
+        if limit == 0:
+            return []
+        items: list[JSONObject] = await self._run(self._read_items, key, limit)
+        return items
+
+    async def add_items(self, key: SessionKey, items: Sequence[JSONObject]) -> None:
+        check_key(key)
+        texts = encode_entries(items)
+        if not texts:
+            return
+        await self._run(lambda: self._commit(key, texts, StateDelta(), create=True))
+
+    async def pop_item(self, key: SessionKey) -> JSONObject | None:
+        check_key(key)
+        item: JSONObject | None = await self._run(self._pop, key)
+        return item
+
+    async def clear_session(self, key: SessionKey) -> None:
+        check_key(key)
+        await self._run(lambda: self._retire(key, delete=False))
+
+    async def get_user_state(self, app_name: str, user_id: str) -> JSONObject:
+        check_scope_id("app_name", app_name)
+        check_scope_id("user_id", user_id)
+        scopes = await self._run(self._get_scopes, [(app_name, user_id)])
+        result: JSONObject = scopes.get((app_name, user_id), {})
+        return result
+
+    async def get_app_state(self, app_name: str) -> JSONObject:
+        check_scope_id("app_name", app_name)
+        scopes = await self._run(self._get_scopes, [(app_name, "")])
+        result: JSONObject = scopes.get((app_name, ""), {})
+        return result
+
+
+# -- table creation ----------------------------------------------------------------
+
+
+def _create_table(client: Any, table: str, *, exist_ok: bool) -> bool:
+    """Create ``table`` with the keys, GSIs and TTL this store needs; wait until active."""
+    from botocore.exceptions import ClientError
+
+    created = True
+    try:
+        client.create_table(
+            TableName=table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": name, "AttributeType": "S"}
+                for name in ("pk", "sk", "lapp", "luser", "lupd")
+            ],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": index,
+                    "KeySchema": [
+                        {"AttributeName": hash_key, "KeyType": "HASH"},
+                        {"AttributeName": "lupd", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for index, hash_key in (("by_app", "lapp"), ("by_user", "luser"))
+            ],
+        )
+    except ClientError as exc:
+        if error_code(exc) != "ResourceInUseException" or not exist_ok:
+            raise
+        created = False
+    client.get_waiter("table_exists").wait(
+        TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+    )
+    ttl = client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+        client.update_time_to_live(
+            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "exp"}
+        )
+    return created
+
+
+def create_table(
+    table: str,
+    *,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    profile: str | None = None,
+    exist_ok: bool = True,
+) -> bool:
+    """Create the DynamoDB table a ``dynamodb://TABLE`` store needs (on-demand billing).
+
+    Keys ``pk``/``sk`` (strings), GSIs ``by_app`` and ``by_user`` for listing,
+    TTL on attribute ``exp``. Waits until the table is active. Returns ``True``
+    if it was created, ``False`` if it already existed (``exist_ok``).
+    Credentials come from the usual AWS chain.
+    """
+    runner = ClientRunner(
+        "dynamodb", AwsOptions(region=region, endpoint_url=endpoint_url, profile=profile)
+    )
+    try:
+        return _create_table(runner.client, table, exist_ok=exist_ok)
+    finally:
+        runner.client.close()
+
+
+_DYNAMODB_OPTIONS = frozenset(
+    {
+        "region",
+        "endpoint_url",
+        "profile",
+        "create",
+        "max_attempts",
+        "connect_timeout",
+        "read_timeout",
+        "max_pool_connections",
+        "ttl",
+    }
+)
+
+
+def open_dynamodb_store(url: str, **options: Any) -> DynamoDBStore:
+    """Factory for ``dynamodb://TABLE?region=..&endpoint_url=..&create=true&ttl=SECONDS``."""
+    parts = urlsplit(url)
+    table = (parts.netloc + parts.path).strip("/")
+    return DynamoDBStore(table, parse_options(parts.query, options, allowed=_DYNAMODB_OPTIONS))
