@@ -366,6 +366,19 @@ async def monitor(admin_url: str, names: list[str]) -> AsyncIterator[list[str]]:
         await admin.aclose()
 
 
+async def warm_up(store: RedisStore, k: SessionKey) -> None:
+    """Run every script once on ``k``'s slots, so they are loaded and connections open."""
+    await store.create_session(k, {"app:w": 1, "user:w": 1})
+    await store.append_event(k, {"warm": True})
+    await store.update_state(k, {"w": 1})
+    await store.add_items(k, [{}])
+    await store.pop_item(k)
+    await store.clear_session(k)
+    await store.get_session(k)
+    await store.get_items(k)
+    await store.delete_session(k)
+
+
 def test_every_write_is_one_round_trip_and_scripts_reload_after_flush() -> None:
     """One EVALSHA per contract write (counted by the server's MONITOR); after
     SCRIPT FLUSH the store reloads its scripts and keeps working."""
@@ -374,9 +387,7 @@ def test_every_write_is_one_round_trip_and_scripts_reload_after_flush() -> None:
         name = f"rtt-{uuid.uuid4().hex[:8]}"
         async with redis_store(client_name=name) as (store, admin):
             k = key()
-            await store.create_session(key("warm"))
-            await store.append_event(key("warm"), {"warm": True})
-            await store.add_items(key("warm"), [{}])
+            await warm_up(store, k)
             writes: list[tuple[str, Any]] = [
                 ("create_session", lambda: store.create_session(k, {"s": 1, "app:a": 1})),
                 (
