@@ -234,10 +234,26 @@ async def _server_sql_peers(
     peers.cleanups.append(drop_namespace)
     rendered = peer_url.render_as_string(hide_password=False)
     engine = create_async_engine(rendered, **engine_kwargs)
+    create_tables = True
+    if engine_name == "mysql":
+        # SQLAlchemySession declares its keys as VARCHAR without a length, which
+        # MySQL/MariaDB reject ("VARCHAR requires a length"), so create_tables=True
+        # fails there. Create its own tables with VARCHAR(255) keys, as a MySQL
+        # user of the SDK has to, and let the sessions use them.
+        probe = SQLAlchemySession("schema", engine=engine)
+        for table in (probe._sessions, probe._messages):
+            table.c.session_id.type.length = 255  # type: ignore[attr-defined]
+        async with engine.begin() as conn:
+            await conn.run_sync(probe._metadata.create_all)
+        create_tables = False
+        peers.notes.append(
+            "SQLAlchemySession cannot create its tables on MySQL/MariaDB (VARCHAR without a "
+            "length); the benchmark created them with VARCHAR(255) keys"
+        )
     peers.openai.append(
         OpenAISubject(
             "SQLAlchemySession",
-            lambda sid: SQLAlchemySession(sid, engine=engine, create_tables=True),
+            lambda sid: SQLAlchemySession(sid, engine=engine, create_tables=create_tables),
             peer=True,
             close=engine.dispose,
         )

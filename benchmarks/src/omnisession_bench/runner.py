@@ -182,14 +182,30 @@ class EngineReport:
 Step = tuple[str, Callable[[], Awaitable[None]]]
 
 
-class _SubjectState:
-    """Per-subject bookkeeping during a run."""
+@dataclass
+class _OpSpec:
+    """One per-history operation of a subject: ``call(i)``; ``delta`` items per sample."""
 
-    def __init__(self) -> None:
-        self.count = 0
-        self.handle: Any = None
-        self.seed: Any = None
-        self.broken: str | None = None
+    call: Callable[[int], Awaitable[Any]]
+    delta: int = 0
+    full: bool = False
+
+
+@dataclass
+class _Subject:
+    """A subject of one layer: how to set it up, grow its history, and its operations."""
+
+    layer: str
+    name: str
+    peer: bool
+    setup: Callable[[], Awaitable[None]]
+    fill: Callable[[int], Awaitable[None]]
+    ops: dict[str, _OpSpec]
+    once: list[tuple[str, Callable[[], Awaitable[None]]]]
+    count: int = 0
+    handle: Any = None
+    seed: Any = None
+    broken: str | None = None
 
 
 class _Run:
@@ -202,24 +218,13 @@ class _Run:
         self.user = "bench-user"
         self.results: list[Result] = []
         self.notes: list[str] = []
-        self.states: dict[tuple[str, str], _SubjectState] = {}
 
     # -- bookkeeping -------------------------------------------------------
 
-    def _state(self, layer: str, name: str) -> _SubjectState:
-        return self.states.setdefault((layer, name), _SubjectState())
-
     def _record(
-        self,
-        layer: str,
-        name: str,
-        peer: bool,
-        op: str,
-        history: int | None,
-        samples: list[float],
-        **extra: Any,
+        self, subject: _Subject, op: str, history: int | None, samples: list[float], **extra: Any
     ) -> None:
-        result = Result(layer, name, peer, op, history, **extra)
+        result = Result(subject.layer, subject.name, subject.peer, op, history, **extra)
         if samples:
             summary = summarize(samples)
             result.n = summary.n
@@ -229,11 +234,16 @@ class _Run:
             result.max_ms = summary.max_ms
         self.results.append(result)
 
+    def _fail(self, subject: _Subject, op: str, history: int | None, exc: Exception) -> str:
+        message = f"{type(exc).__name__}: {exc}"[:300]
+        self.results.append(
+            Result(subject.layer, subject.name, subject.peer, op, history, error=message)
+        )
+        return message
+
     def _guard(
         self,
-        layer: str,
-        name: str,
-        peer: bool,
+        subject: _Subject,
         op: str,
         history: int | None,
         body: Callable[[], Awaitable[None]],
@@ -241,28 +251,73 @@ class _Run:
         fatal: bool = False,
     ) -> Callable[[], Awaitable[None]]:
         """Run ``body`` unless the subject broke; record a failure instead of raising."""
-        state = self._state(layer, name)
 
         async def guarded() -> None:
-            if state.broken is not None:
+            if subject.broken is not None:
                 return
             try:
                 await body()
             except Exception as exc:
-                message = f"{type(exc).__name__}: {exc}"[:300]
-                self.results.append(Result(layer, name, peer, op, history, error=message))
+                message = self._fail(subject, op, history, exc)
                 if fatal:
-                    state.broken = message
+                    subject.broken = message
 
         return guarded
 
-    # -- measuring helpers -------------------------------------------------
+    # -- measuring -------------------------------------------------------------
 
-    async def _timed(
-        self, op: Callable[[int], Awaitable[Any]], *, full: bool = False
-    ) -> list[float]:
-        reps = self.config.reps if not full else max(3, self.config.reps // 10)
-        return await measure(op, reps=reps, budget_s=self.config.budget_s, min_reps=3)
+    def _interleaved(self, subjects: list[_Subject], op: str, history: int) -> Step:
+        """Measure ``op`` of every subject in rounds, alternating subjects.
+
+        Each round gives every subject a slice of its samples, so that load
+        changes on the machine hit all subjects alike instead of whichever
+        happened to run at that moment. One untimed warm-up call per subject
+        comes first.
+        """
+        rounds = 5
+
+        async def body() -> None:
+            live = [s for s in subjects if s.broken is None and op in s.ops]
+            samples: dict[str, list[float]] = {s.name: [] for s in live}
+            spent: dict[str, float] = {s.name: 0.0 for s in live}
+            failed: set[str] = set()
+            for subject in live:  # one untimed call: caches, prepared statements, validators
+                try:
+                    await subject.ops[op].call(0)
+                    subject.count += subject.ops[op].delta
+                except Exception as exc:
+                    failed.add(subject.name)
+                    self._fail(subject, op, history, exc)
+            for _ in range(rounds):
+                for subject in live:
+                    if subject.name in failed:
+                        continue
+                    spec = subject.ops[op]
+                    reps = self.config.reps if not spec.full else max(3, self.config.reps // 10)
+                    taken = samples[subject.name]
+                    want = min(reps, len(taken) + max(1, -(-reps // rounds)))
+                    over_budget = spent[subject.name] > self.config.budget_s and len(taken) >= 3
+                    if len(taken) >= want or over_budget:
+                        continue
+                    started = time.perf_counter()
+                    try:
+                        while len(taken) < want:
+                            t0 = time.perf_counter()
+                            await spec.call(len(taken))
+                            taken.append(time.perf_counter() - t0)
+                            subject.count += spec.delta
+                            elapsed = time.perf_counter() - started + spent[subject.name]
+                            if elapsed > self.config.budget_s and len(taken) >= 3:
+                                break
+                    except Exception as exc:
+                        failed.add(subject.name)
+                        self._fail(subject, op, history, exc)
+                    spent[subject.name] += time.perf_counter() - started
+            for subject in live:
+                if subject.name not in failed:
+                    self._record(subject, op, history, samples[subject.name])
+
+        return (f"{subjects[0].layer} @{history:,}: {OP_LABELS.get(op, op)}", body)
 
     async def _concurrent(
         self, write: Callable[[int, int], Awaitable[Any]]
@@ -291,52 +346,82 @@ class _Run:
 
     def _record_throughput(
         self,
-        layer: str,
-        name: str,
-        peer: bool,
+        subject: _Subject,
         op: str,
         outcome: tuple[list[float], float, int, str | None],
-        lost: int | None,
+        stored: int,
     ) -> None:
         latencies, seconds, failures, error = outcome
         total = self.config.writers * self.config.writes
-        extra: dict[str, Any] = {"ops_per_s": (total - failures) / seconds if seconds else None}
-        extra["lost_writes"] = lost
+        extra: dict[str, Any] = {
+            "ops_per_s": (total - failures) / seconds if seconds else None,
+            "lost_writes": total - failures - stored,
+        }
         if failures:
             extra["error"] = f"{failures} of {total} writes failed: {error}"
-        self._record(layer, name, peer, op, None, latencies, **extra)
+        self._record(subject, op, None, latencies, **extra)
 
-    # -- store layer -------------------------------------------------------
+    async def _timed_all(self, call: Callable[[int], Awaitable[Any]], reps: int) -> list[float]:
+        return await measure(call, reps=reps, budget_s=float("inf"))
 
-    def _store_steps(self, store: SessionStore) -> list[Step]:
-        layer, name, peer = "store", OMNI, False
-        state = self._state(layer, name)
+    async def _timed(self, call: Callable[[int], Awaitable[Any]]) -> list[float]:
+        return await measure(call, reps=self.config.reps, budget_s=self.config.budget_s)
+
+    # -- store layer ---------------------------------------------------------------
+
+    def _store_subject(self, store: SessionStore) -> _Subject:
         key = SessionKey(self.app, self.user, "store-history")
-        g = self._guard
-        steps: list[Step] = []
+        list_user = "list-user"
+        list_keys = [
+            SessionKey(self.app, list_user, f"listed-{i:05d}") for i in range(self.config.sessions)
+        ]
+        distinct = [
+            SessionKey(self.app, self.user, f"store-writer-{j}") for j in range(self.config.writers)
+        ]
+        one = SessionKey(self.app, self.user, "store-shared")
+        subject = _Subject("store", OMNI, False, _noop, _noop_fill, {}, [])
 
         async def setup() -> None:
             await store.create_session(key, {"user:name": "Ada", "topic": "benchmark"})
 
-        steps.append(
-            (f"store {name}: setup", g(layer, name, peer, "setup", None, setup, fatal=True))
-        )
-        for history in self.config.histories:
-            steps.extend(self._store_history_steps(store, key, state, history))
+        async def fill(target: int) -> None:
+            await _fill_items(
+                lambda items: store.add_items(key, items), subject, target, self.config.batch
+            )
 
-        list_key_user = "list-user"
-        list_keys = [
-            SessionKey(self.app, list_key_user, f"listed-{i:05d}")
-            for i in range(self.config.sessions)
-        ]
+        async def last20(_: int) -> None:
+            record = await store.get_session(key, last=20)
+            if record is None or len(record.events) != 20:
+                raise AssertionError("get_session(last=20) did not return 20 events")
+
+        async def full(_: int) -> None:
+            record = await store.get_session(key)
+            if record is None or len(record.events) != subject.count:
+                got = record and len(record.events)
+                raise AssertionError(f"get_session returned {got} events, expected {subject.count}")
+
+        subject.setup, subject.fill = setup, fill
+        subject.ops = {
+            "append_event": _OpSpec(
+                lambda i: store.append_event(
+                    key,
+                    {"role": "user", "content": f"turn {i}"},
+                    state_delta={"turn": i, "user:last_turn": i},
+                ),
+                delta=1,
+            ),
+            "add_items": _OpSpec(lambda i: store.add_items(key, openai_turn(i)), delta=2),
+            "get_items_20": _OpSpec(lambda i: _expect(store.get_items(key, limit=20), 20)),
+            "get_session_last20": _OpSpec(last20),
+            "get_session_full": _OpSpec(full, full=True),
+            "pop_item": _OpSpec(lambda i: store.pop_item(key), delta=-1),
+        }
 
         async def create() -> None:
-            samples = await measure(
-                lambda i: store.create_session(list_keys[i], {"topic": f"t{i}"}),
-                reps=len(list_keys),
-                budget_s=float("inf"),
+            samples = await self._timed_all(
+                lambda i: store.create_session(list_keys[i], {"topic": f"t{i}"}), len(list_keys)
             )
-            self._record(layer, name, peer, "create_session", None, samples)
+            self._record(subject, "create_session", None, samples)
 
         async def list_all() -> None:
             async def op(_: int) -> None:
@@ -344,7 +429,7 @@ class _Run:
                 seen = 0
                 while True:
                     page = await store.list_sessions(
-                        self.app, list_key_user, page_size=1000, cursor=cursor
+                        self.app, list_user, page_size=1000, cursor=cursor
                     )
                     seen += len(page.sessions)
                     cursor = page.next_cursor
@@ -353,24 +438,7 @@ class _Run:
                 if seen != len(list_keys):
                     raise AssertionError(f"listed {seen} sessions, expected {len(list_keys)}")
 
-            self._record(
-                layer, name, peer, "list_sessions", self.config.sessions, await self._timed(op)
-            )
-
-        steps.append(
-            (
-                f"store {name}: create_session x{len(list_keys)}",
-                g(layer, name, peer, "create_session", None, create),
-            )
-        )
-        steps.append(
-            (f"store {name}: list_sessions", g(layer, name, peer, "list_sessions", None, list_all))
-        )
-
-        distinct = [
-            SessionKey(self.app, self.user, f"store-writer-{j}") for j in range(self.config.writers)
-        ]
-        one = SessionKey(self.app, self.user, "store-shared")
+            self._record(subject, "list_sessions", self.config.sessions, await self._timed(op))
 
         async def throughput_distinct() -> None:
             for k in distinct:
@@ -381,8 +449,7 @@ class _Run:
                 )
             )
             stored = sum([len(await store.get_items(k)) for k in distinct])
-            lost = self.config.writers * self.config.writes - outcome[2] - stored
-            self._record_throughput(layer, name, peer, "throughput_distinct", outcome, lost)
+            self._record_throughput(subject, "throughput_distinct", outcome, stored)
 
         async def throughput_one() -> None:
             await store.create_session(one)
@@ -392,199 +459,70 @@ class _Run:
                 )
             )
             stored = len(await store.get_items(one))
-            lost = self.config.writers * self.config.writes - outcome[2] - stored
-            self._record_throughput(layer, name, peer, "throughput_one", outcome, lost)
+            self._record_throughput(subject, "throughput_one", outcome, stored)
 
-        steps.append(
-            (
-                f"store {name}: 32 writers, distinct sessions",
-                g(layer, name, peer, "throughput_distinct", None, throughput_distinct),
-            )
-        )
-        steps.append(
-            (
-                f"store {name}: 32 writers, one session",
-                g(layer, name, peer, "throughput_one", None, throughput_one),
-            )
-        )
-        return steps
-
-    def _store_history_steps(
-        self, store: SessionStore, key: SessionKey, state: _SubjectState, history: int
-    ) -> list[Step]:
-        layer, name, peer = "store", OMNI, False
-        g = self._guard
-
-        async def fill() -> None:
-            await _fill_items(
-                lambda items: store.add_items(key, items), state, history, self.config.batch
-            )
-
-        async def append() -> None:
-            samples = await self._timed(
-                lambda i: store.append_event(
-                    key,
-                    {"role": "user", "content": f"turn {i}"},
-                    state_delta={"turn": i, "user:last_turn": i},
-                )
-            )
-            state.count += len(samples)
-            self._record(layer, name, peer, "append_event", history, samples)
-
-        async def add() -> None:
-            samples = await self._timed(lambda i: store.add_items(key, openai_turn(i)))
-            state.count += 2 * len(samples)
-            self._record(layer, name, peer, "add_items", history, samples)
-
-        async def items20() -> None:
-            samples = await self._timed(lambda i: _expect(store.get_items(key, limit=20), 20))
-            self._record(layer, name, peer, "get_items_20", history, samples)
-
-        async def last20() -> None:
-            async def op(_: int) -> None:
-                record = await store.get_session(key, last=20)
-                if record is None or len(record.events) != 20:
-                    raise AssertionError("get_session(last=20) did not return 20 events")
-
-            self._record(layer, name, peer, "get_session_last20", history, await self._timed(op))
-
-        async def full() -> None:
-            expected = state.count
-
-            async def op(_: int) -> None:
-                record = await store.get_session(key)
-                if record is None or len(record.events) != expected:
-                    got = record and len(record.events)
-                    raise AssertionError(f"get_session returned {got} events, expected {expected}")
-
-            self._record(
-                layer, name, peer, "get_session_full", history, await self._timed(op, full=True)
-            )
-
-        async def pop() -> None:
-            samples = await self._timed(lambda i: store.pop_item(key))
-            state.count -= len(samples)
-            self._record(layer, name, peer, "pop_item", history, samples)
-
-        label = f"store {name} @{history:,}"
-        return [
-            (f"{label}: build history", g(layer, name, peer, "fill", history, fill, fatal=True)),
-            (f"{label}: append_event", g(layer, name, peer, "append_event", history, append)),
-            (f"{label}: add_items", g(layer, name, peer, "add_items", history, add)),
-            (
-                f"{label}: get_items(limit=20)",
-                g(layer, name, peer, "get_items_20", history, items20),
-            ),
-            (
-                f"{label}: get_session newest 20",
-                g(layer, name, peer, "get_session_last20", history, last20),
-            ),
-            (f"{label}: get_session full", g(layer, name, peer, "get_session_full", history, full)),
-            (f"{label}: pop_item", g(layer, name, peer, "pop_item", history, pop)),
+        subject.once = [
+            ("create_session", create),
+            ("list_sessions", list_all),
+            ("throughput_distinct", throughput_distinct),
+            ("throughput_one", throughput_one),
         ]
+        return subject
 
-    # -- OpenAI Agents layer -------------------------------------------------
+    # -- OpenAI Agents layer ---------------------------------------------------------
 
-    def _openai_steps(self, subject: OpenAISubject) -> list[Step]:
-        layer, name, peer = "openai", subject.name, subject.peer
-        state = self._state(layer, name)
-        g = self._guard
+    def _openai_subject(self, factory: OpenAISubject) -> _Subject:
         sid = f"{self.run_id}-openai-history"
-        steps: list[Step] = []
+        subject = _Subject("openai", factory.name, factory.peer, _noop, _noop_fill, {}, [])
 
         async def setup() -> None:
-            state.handle = subject.session(sid)
+            subject.handle = factory.session(sid)
 
-        steps.append(
-            (f"openai {name}: setup", g(layer, name, peer, "setup", None, setup, fatal=True))
-        )
-        for history in self.config.histories:
-            label = f"openai {name} @{history:,}"
+        async def fill(target: int) -> None:
+            await _fill_items(subject.handle.add_items, subject, target, self.config.batch)
 
-            async def fill(history: int = history) -> None:
-                await _fill_items(state.handle.add_items, state, history, self.config.batch)
-
-            async def add(history: int = history) -> None:
-                samples = await self._timed(lambda i: state.handle.add_items(openai_turn(i)))
-                state.count += 2 * len(samples)
-                self._record(layer, name, peer, "add_items", history, samples)
-
-            async def items20(history: int = history) -> None:
-                samples = await self._timed(lambda i: _expect(state.handle.get_items(limit=20), 20))
-                self._record(layer, name, peer, "get_items_20", history, samples)
-
-            async def items_full(history: int = history) -> None:
-                expected = state.count
-                samples = await self._timed(
-                    lambda i: _expect(state.handle.get_items(), expected), full=True
-                )
-                self._record(layer, name, peer, "get_items_full", history, samples)
-
-            async def pop(history: int = history) -> None:
-                samples = await self._timed(lambda i: state.handle.pop_item())
-                state.count -= len(samples)
-                self._record(layer, name, peer, "pop_item", history, samples)
-
-            steps += [
-                (
-                    f"{label}: build history",
-                    g(layer, name, peer, "fill", history, fill, fatal=True),
-                ),
-                (f"{label}: add_items", g(layer, name, peer, "add_items", history, add)),
-                (
-                    f"{label}: get_items(limit=20)",
-                    g(layer, name, peer, "get_items_20", history, items20),
-                ),
-                (
-                    f"{label}: get_items() full",
-                    g(layer, name, peer, "get_items_full", history, items_full),
-                ),
-                (f"{label}: pop_item", g(layer, name, peer, "pop_item", history, pop)),
-            ]
+        subject.setup, subject.fill = setup, fill
+        subject.ops = {
+            "add_items": _OpSpec(lambda i: subject.handle.add_items(openai_turn(i)), delta=2),
+            "get_items_20": _OpSpec(lambda i: _expect(subject.handle.get_items(limit=20), 20)),
+            "get_items_full": _OpSpec(
+                lambda i: _expect(subject.handle.get_items(), subject.count), full=True
+            ),
+            "pop_item": _OpSpec(lambda i: subject.handle.pop_item(), delta=-1),
+        }
 
         async def throughput_distinct() -> None:
             sessions = [
-                subject.session(f"{self.run_id}-openai-writer-{j}")
+                factory.session(f"{self.run_id}-openai-writer-{j}")
                 for j in range(self.config.writers)
             ]
             outcome = await self._concurrent(lambda j, i: sessions[j].add_items(openai_turn(i)))
             stored = sum([len(await s.get_items()) for s in sessions]) // 2
-            lost = self.config.writers * self.config.writes - outcome[2] - stored
-            self._record_throughput(layer, name, peer, "throughput_distinct", outcome, lost)
+            self._record_throughput(subject, "throughput_distinct", outcome, stored)
 
         async def throughput_one() -> None:
             shared = f"{self.run_id}-openai-shared"
-            sessions = [subject.session(shared) for _ in range(self.config.writers)]
+            sessions = [factory.session(shared) for _ in range(self.config.writers)]
             outcome = await self._concurrent(lambda j, i: sessions[j].add_items(openai_turn(i)))
             stored = len(await sessions[0].get_items()) // 2
-            lost = self.config.writers * self.config.writes - outcome[2] - stored
-            self._record_throughput(layer, name, peer, "throughput_one", outcome, lost)
+            self._record_throughput(subject, "throughput_one", outcome, stored)
 
-        steps.append(
-            (
-                f"openai {name}: 32 writers, distinct sessions",
-                g(layer, name, peer, "throughput_distinct", None, throughput_distinct),
-            )
-        )
-        steps.append(
-            (
-                f"openai {name}: 32 writers, one session",
-                g(layer, name, peer, "throughput_one", None, throughput_one),
-            )
-        )
-        return steps
+        subject.once = [
+            ("throughput_distinct", throughput_distinct),
+            ("throughput_one", throughput_one),
+        ]
+        return subject
 
-    # -- ADK layer -----------------------------------------------------------
+    # -- ADK layer -----------------------------------------------------------------
 
-    def _adk_steps(self, subject: ADKSubject) -> list[Step]:
+    def _adk_subject(self, adk: ADKSubject) -> _Subject:
         from google.adk.sessions.base_session_service import GetSessionConfig
 
-        layer, name, peer = "adk", subject.name, subject.peer
-        state = self._state(layer, name)
-        service = subject.service
-        g = self._guard
-        app, user, sid = self.app, self.user, f"adk-history-{name}"
-        steps: list[Step] = []
+        service = adk.service
+        app, user, sid = self.app, self.user, f"adk-history-{adk.name}"
+        subject = _Subject("adk", adk.name, adk.peer, _noop, _noop_fill, {}, [])
+        recent = GetSessionConfig(num_recent_events=20)
+        nothing = GetSessionConfig(num_recent_events=0)
 
         async def setup() -> None:
             session = await service.create_session(
@@ -593,116 +531,77 @@ class _Run:
                 session_id=sid,
                 state={"user:name": "Ada", "topic": "benchmark"},
             )
-            state.seed = adk_event(0, state_delta={"turn": 0})
-            await service.append_event(session, state.seed)
-            state.count = 1
-            state.handle = session
+            subject.seed = adk_event(0, state_delta={"turn": 0})
+            await service.append_event(session, subject.seed)
+            subject.count = 1
+            subject.handle = session
 
-        steps.append((f"adk {name}: setup", g(layer, name, peer, "setup", None, setup, fatal=True)))
-        recent = GetSessionConfig(num_recent_events=20)
-        for history in self.config.histories:
-            label = f"adk {name} @{history:,}"
+        async def fill(target: int) -> None:
+            missing = target - subject.count
+            if missing > 0:
+                await adk.fill(subject.handle, subject.seed, subject.count, missing)
+                subject.count = target
+            subject.handle = await service.get_session(
+                app_name=app, user_id=user, session_id=sid, config=nothing
+            )
 
-            async def fill(history: int = history) -> None:
-                missing = history - state.count
-                if missing > 0:
-                    await subject.fill(state.handle, state.seed, state.count, missing)
-                    state.count = history
-                state.handle = await service.get_session(
-                    app_name=app,
-                    user_id=user,
-                    session_id=sid,
-                    config=GetSessionConfig(num_recent_events=0),
-                )
+        async def last20(_: int) -> None:
+            session = await service.get_session(
+                app_name=app, user_id=user, session_id=sid, config=recent
+            )
+            if session is None or len(session.events) != 20:
+                raise AssertionError("get_session(num_recent_events=20) did not return 20 events")
 
-            async def append(history: int = history) -> None:
-                samples = await self._timed(
-                    lambda i: service.append_event(
-                        state.handle, adk_event(i, state_delta={"turn": i, "user:last_turn": i})
-                    )
-                )
-                state.count += len(samples)
-                self._record(layer, name, peer, "append_event", history, samples)
+        async def full(_: int) -> None:
+            session = await service.get_session(app_name=app, user_id=user, session_id=sid)
+            if session is None or len(session.events) != subject.count:
+                got = session and len(session.events)
+                raise AssertionError(f"get_session returned {got} events, expected {subject.count}")
 
-            async def last20(history: int = history) -> None:
-                async def op(_: int) -> None:
-                    session = await service.get_session(
-                        app_name=app, user_id=user, session_id=sid, config=recent
-                    )
-                    if session is None or len(session.events) != 20:
-                        raise AssertionError(
-                            "get_session(num_recent_events=20) did not return 20 events"
-                        )
-
-                self._record(
-                    layer, name, peer, "get_session_last20", history, await self._timed(op)
-                )
-
-            async def full(history: int = history) -> None:
-                expected = state.count
-
-                async def op(_: int) -> None:
-                    session = await service.get_session(app_name=app, user_id=user, session_id=sid)
-                    if session is None or len(session.events) != expected:
-                        got = session and len(session.events)
-                        raise AssertionError(
-                            f"get_session returned {got} events, expected {expected}"
-                        )
-
-                self._record(
-                    layer, name, peer, "get_session_full", history, await self._timed(op, full=True)
-                )
-
-            steps += [
-                (
-                    f"{label}: build history",
-                    g(layer, name, peer, "fill", history, fill, fatal=True),
+        subject.setup, subject.fill = setup, fill
+        subject.ops = {
+            "append_event": _OpSpec(
+                lambda i: service.append_event(
+                    subject.handle, adk_event(i, state_delta={"turn": i, "user:last_turn": i})
                 ),
-                (f"{label}: append_event", g(layer, name, peer, "append_event", history, append)),
-                (
-                    f"{label}: get_session newest 20",
-                    g(layer, name, peer, "get_session_last20", history, last20),
-                ),
-                (
-                    f"{label}: get_session full",
-                    g(layer, name, peer, "get_session_full", history, full),
-                ),
-            ]
+                delta=1,
+            ),
+            "get_session_last20": _OpSpec(last20),
+            "get_session_full": _OpSpec(full, full=True),
+        }
 
         list_user = "list-user"
 
         async def create() -> None:
-            samples = await measure(
+            samples = await self._timed_all(
                 lambda i: service.create_session(
                     app_name=app,
                     user_id=list_user,
-                    session_id=f"listed-{name}-{i:05d}",
+                    session_id=f"listed-{adk.name}-{i:05d}",
                     state={"topic": f"t{i}"},
                 ),
-                reps=self.config.sessions,
-                budget_s=float("inf"),
+                self.config.sessions,
             )
-            self._record(layer, name, peer, "create_session", None, samples)
+            self._record(subject, "create_session", None, samples)
 
         async def list_all() -> None:
             async def op(_: int) -> None:
                 response = await service.list_sessions(app_name=app, user_id=list_user)
-                mine = [s for s in response.sessions if s.id.startswith(f"listed-{name}-")]
+                mine = [s for s in response.sessions if s.id.startswith(f"listed-{adk.name}-")]
                 if len(mine) != self.config.sessions:
                     raise AssertionError(
                         f"listed {len(mine)} sessions, expected {self.config.sessions}"
                     )
 
-            self._record(
-                layer, name, peer, "list_sessions", self.config.sessions, await self._timed(op)
-            )
+            self._record(subject, "list_sessions", self.config.sessions, await self._timed(op))
 
         async def throughput_distinct() -> None:
+            writers = [f"writer-{j}" for j in range(self.config.writers)]
             sessions = [
                 await service.create_session(
-                    app_name=app, user_id=f"writer-{j}", session_id=f"adk-writer-{name}-{j}"
+                    app_name=app, user_id=w, session_id=f"adk-writer-{adk.name}"
                 )
-                for j in range(self.config.writers)
+                for w in writers
             ]
             outcome = await self._concurrent(
                 lambda j, i: service.append_event(
@@ -710,32 +609,56 @@ class _Run:
                 )
             )
             stored = 0
-            for j, session in enumerate(sessions):
-                reloaded = await service.get_session(
-                    app_name=app, user_id=f"writer-{j}", session_id=session.id
-                )
+            for w, session in zip(writers, sessions, strict=True):
+                reloaded = await service.get_session(app_name=app, user_id=w, session_id=session.id)
                 stored += len(reloaded.events) if reloaded is not None else 0
-            lost = self.config.writers * self.config.writes - outcome[2] - stored
-            self._record_throughput(layer, name, peer, "throughput_distinct", outcome, lost)
+            self._record_throughput(subject, "throughput_distinct", outcome, stored)
 
-        steps.append(
-            (
-                f"adk {name}: create_session x{self.config.sessions}",
-                g(layer, name, peer, "create_session", None, create),
-            )
-        )
-        steps.append(
-            (f"adk {name}: list_sessions", g(layer, name, peer, "list_sessions", None, list_all))
-        )
-        steps.append(
-            (
-                f"adk {name}: 32 writers, distinct sessions",
-                g(layer, name, peer, "throughput_distinct", None, throughput_distinct),
-            )
-        )
-        return steps
+        subject.once = [
+            ("create_session", create),
+            ("list_sessions", list_all),
+            ("throughput_distinct", throughput_distinct),
+        ]
+        return subject
 
     # -- orchestration -----------------------------------------------------------
+
+    def _layer_steps(self, subjects: list[_Subject]) -> list[Step]:
+        if not subjects:
+            return []
+        layer = subjects[0].layer
+        steps: list[Step] = []
+        for subject in subjects:
+            steps.append(
+                (
+                    f"{layer} {subject.name}: setup",
+                    self._guard(subject, "setup", None, subject.setup, fatal=True),
+                )
+            )
+        for history in self.config.histories:
+            for subject in subjects:
+
+                async def fill(subject: _Subject = subject, history: int = history) -> None:
+                    await subject.fill(history)
+
+                steps.append(
+                    (
+                        f"{layer} {subject.name}: build a history of {history:,}",
+                        self._guard(subject, "fill", history, fill, fatal=True),
+                    )
+                )
+            for op in OPS[layer]:
+                if any(op in s.ops for s in subjects):
+                    steps.append(self._interleaved(subjects, op, history))
+        for subject in subjects:
+            for op, body in subject.once:
+                steps.append(
+                    (
+                        f"{layer} {subject.name}: {OP_LABELS.get(op, op)}",
+                        self._guard(subject, op, None, body),
+                    )
+                )
+        return steps
 
     async def execute(self) -> EngineReport:
         started = time.perf_counter()
@@ -748,13 +671,13 @@ class _Run:
             omni_openai, omni_adk = self._omni_subjects(store)
             steps: list[Step] = []
             if "store" in self.config.layers:
-                steps += self._store_steps(store)
+                steps += self._layer_steps([self._store_subject(store)])
             if "openai" in self.config.layers and omni_openai is not None:
-                for subject in [omni_openai, *peers.openai]:
-                    steps += self._openai_steps(subject)
+                steps += self._layer_steps(
+                    [self._openai_subject(s) for s in [omni_openai, *peers.openai]]
+                )
             if "adk" in self.config.layers and omni_adk is not None:
-                for adk_subject in [omni_adk, *peers.adk]:
-                    steps += self._adk_steps(adk_subject)
+                steps += self._layer_steps([self._adk_subject(s) for s in [omni_adk, *peers.adk]])
             progress = Progress(
                 len(steps), title=f"bench {self.engine}", enabled=self.config.progress
             )
@@ -762,8 +685,6 @@ class _Run:
                 progress.step(label)
                 await step()
             progress.finish()
-            if omni_adk is not None:
-                await omni_adk.close()
         finally:
             await peers.aclose()
             self.notes.extend(n for n in peers.notes if n not in self.notes)
@@ -824,6 +745,10 @@ class _Run:
             await store.aclose()
 
 
+async def _noop_fill(target: int) -> None:
+    return None
+
+
 async def _noop() -> None:
     return None
 
@@ -836,7 +761,7 @@ async def _expect(call: Awaitable[list[Any]], count: int) -> None:
 
 async def _fill_items(
     add: Callable[[list[dict[str, Any]]], Awaitable[None]],
-    state: _SubjectState,
+    state: _Subject,
     target: int,
     batch: int,
 ) -> None:

@@ -1,0 +1,279 @@
+"""``make bench``: run ``omnisession bench --compare`` on every reachable engine, write RESULTS.md.
+
+    python -m omnisession_bench.results [--events N] [--url URL ...] [--out PATH] [--json PATH]
+
+Default engines: SQLite (a temporary file), PostgreSQL
+(``postgresql://root@127.0.0.1/test``), MariaDB/MySQL
+(``mysql://root@127.0.0.1/test``), Redis (``redis://127.0.0.1:6379/0``) and
+``memory://`` (against ADK's ``InMemorySessionService``); a server that does
+not answer on its port is skipped with a note. ``--url`` (repeatable) or
+``OMNISESSION_BENCH_URLS`` (space-separated) replace the list, e.g. to add a
+``dynamodb://`` endpoint. The Markdown report states the machine, the
+versions of everything involved, and appends ``benchmarks/ANALYSIS.md`` (the
+hand-written reading of the figures) when it exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .cli import report_document
+from .engines import engine_of, redact
+from .environment import machine, versions
+from .report import flatness, render_markdown, render_text
+from .runner import OP_LABELS, BenchConfig, EngineReport, histories_for, run_bench
+
+__all__ = ["default_urls", "main", "summary_rows"]
+
+HERE = Path(__file__).resolve().parents[2]  # benchmarks/
+
+DEFAULT_SERVER_URLS = (
+    "postgresql://root@127.0.0.1:5432/test",
+    "mysql://root@127.0.0.1:3306/test",
+    "redis://127.0.0.1:6379/0",
+)
+
+#: The figures the issues set targets for: (layer, peer, op).
+KEY_FIGURES = (
+    ("openai", "SQLAlchemySession", "add_items"),
+    ("openai", "SQLAlchemySession", "get_items_20"),
+    ("openai", "RedisSession", "add_items"),
+    ("openai", "RedisSession", "get_items_20"),
+    ("openai", "SQLiteSession", "add_items"),
+    ("openai", "SQLiteSession", "get_items_20"),
+    ("adk", "DatabaseSessionService", "append_event"),
+    ("adk", "DatabaseSessionService", "get_session_last20"),
+    ("adk", "SqliteSessionService", "append_event"),
+    ("adk", "SqliteSessionService", "get_session_last20"),
+    ("adk", "InMemorySessionService", "get_session_full"),
+)
+
+
+def _reachable(url: str) -> bool:
+    parts = urlsplit(url)
+    if not parts.hostname or not parts.port:
+        return True
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def default_urls(workdir: str) -> list[str]:
+    """SQLite in ``workdir``, the servers of :data:`DEFAULT_SERVER_URLS`, memory://."""
+    return [f"sqlite:///{workdir}/omnisession-bench.db", *DEFAULT_SERVER_URLS, "memory://"]
+
+
+async def _server_version(url: str) -> str | None:
+    engine = engine_of(url)
+    try:
+        if engine in ("postgresql", "mysql"):
+            from sqlalchemy import text
+            from sqlalchemy.engine import make_url
+            from sqlalchemy.ext.asyncio import create_async_engine
+
+            driver = "postgresql+asyncpg" if engine == "postgresql" else "mysql+asyncmy"
+            sql_engine = create_async_engine(make_url(url).set(drivername=driver))
+            try:
+                async with sql_engine.connect() as conn:
+                    value = (await conn.execute(text("SELECT version()"))).scalar()
+            finally:
+                await sql_engine.dispose()
+            return str(value).split(" on ")[0].split(",")[0]
+        if engine == "redis":
+            import redis.asyncio as redis_asyncio
+
+            client = redis_asyncio.from_url(urlsplit(url)._replace(query="").geturl())
+            try:
+                info = await client.info("server")
+            finally:
+                await client.aclose()
+            return f"Redis {info.get('redis_version')}"
+    except Exception as exc:
+        return f"unknown ({type(exc).__name__})"
+    return None
+
+
+def summary_rows(reports: list[EngineReport]) -> list[list[str]]:
+    """The targeted figures: engine, peer, operation, ratio at each history."""
+    rows: list[list[str]] = []
+    for report in reports:
+        for layer, peer, op in KEY_FIGURES:
+            found = [r for r in report.ratios if (r.layer, r.peer, r.op) == (layer, peer, op)]
+            if not found:
+                continue
+            found.sort(key=lambda r: r.history or 0)
+            cells = ", ".join(
+                f"{r.ratio:.1f}x @{r.history:,}" if r.history else f"{r.ratio:.1f}x" for r in found
+            )
+            rows.append([report.engine, peer, OP_LABELS[op], cells])
+    return rows
+
+
+def _markdown(
+    reports: list[EngineReport],
+    skipped: list[str],
+    environment: dict[str, Any],
+    server_versions: dict[str, str],
+    command: str,
+) -> str:
+    lines = [
+        "# omnisession benchmark results",
+        "",
+        f"Generated by `make bench` (`{command}`) on {environment['generated']}.",
+        "",
+        "## Machine and versions",
+        "",
+    ]
+    m = environment["machine"]
+    lines.append(
+        f"- machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB RAM; {m['os']}; "
+        f"Python {m['python']}"
+    )
+    for name, version in environment["versions"].items():
+        lines.append(f"- {name} {version}")
+    for engine, version in server_versions.items():
+        lines.append(f"- {engine} server: {version}")
+    lines += [
+        "",
+        "## How to read this",
+        "",
+        "- Latency cells are `median / p99` in milliseconds, measured one call at a time on a "
+        "session that holds the stated history. Throughput cells are writes per second with "
+        "the given number of concurrent writers (the median/p99 latency of each write in "
+        "parentheses); `LOST n` means writes that returned but are not in the history.",
+        "- `X / omni` is the ratio peer / omnisession: the peer's median over omnisession's "
+        "(for throughput: omnisession's writes/s over the peer's). 3.0x means omnisession is "
+        "three times faster; below 1.0x it is slower.",
+        "- Each implementation runs on the same engine in the same run. Histories are built "
+        "fast: OpenAI sessions through their own `add_items` in batches of 1,000; ADK "
+        "services by appending one real event through the service and bulk-copying its stored "
+        "row (or object) in the service's own table (or in-memory session).",
+        "- Up to 100 samples per figure, fewer for slow ones (a 2 s budget per figure, at "
+        "least 3 samples); p99 of few samples is their maximum.",
+        "- The machine also ran other workloads during the run; figures are wall-clock.",
+    ]
+    if skipped:
+        lines += ["", "Skipped engines:", "", *(f"- {s}" for s in skipped)]
+    rows = summary_rows(reports)
+    if rows:
+        lines += [
+            "",
+            "## Targeted figures (peer / omnisession)",
+            "",
+            "| engine | peer | operation | ratio |",
+            "|---|---|---|---|",
+        ]
+        lines += [f"| {' | '.join(row)} |" for row in rows]
+    flat_rows = [
+        (report.engine, f)
+        for report in reports
+        for f in flatness(report)
+        if f.subject == "omnisession"
+    ]
+    if flat_rows:
+        lines += [
+            "",
+            "## Newest-20 reads of omnisession, smallest to largest history",
+            "",
+            "| engine | layer | read | small | large | growth |",
+            "|---|---|---|---|---|---|",
+        ]
+        for engine, f in flat_rows:
+            lines.append(
+                f"| {engine} | {f.layer} | {OP_LABELS[f.op]} | {f.small_ms:.2f} ms @{f.small:,} "
+                f"| {f.large_ms:.2f} ms @{f.large:,} | x{f.growth:.2f} |"
+            )
+    lines += ["", "## Per engine", ""]
+    for report in reports:
+        lines += [render_markdown(report), ""]
+    analysis = HERE / "ANALYSIS.md"
+    if analysis.exists():
+        lines += ["", analysis.read_text(encoding="utf-8").rstrip(), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+async def _run_all(urls: list[str], config: BenchConfig) -> tuple[list[EngineReport], list[str]]:
+    reports: list[EngineReport] = []
+    skipped: list[str] = []
+    for position, url in enumerate(urls, 1):
+        if not _reachable(url):
+            skipped.append(f"{redact(url)}: nothing answers on its port")
+            print(f"[{position}/{len(urls)}] skip {redact(url)}: unreachable", file=sys.stderr)
+            continue
+        print(f"[{position}/{len(urls)}] {redact(url)}", file=sys.stderr)
+        try:
+            report = await run_bench(url, config)
+        except Exception as exc:
+            skipped.append(f"{redact(url)}: {type(exc).__name__}: {exc}")
+            print(f"  failed: {exc}", file=sys.stderr)
+            continue
+        print(render_text(report), file=sys.stderr)
+        reports.append(report)
+    return reports, skipped
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m omnisession_bench.results")
+    parser.add_argument("--url", action="append", help="engine URL (repeatable)")
+    parser.add_argument("--events", type=int, default=100_000, help="largest history")
+    parser.add_argument("--sessions", type=int, default=1000)
+    parser.add_argument("--reps", type=int, default=100)
+    parser.add_argument("--budget", type=float, default=2.0)
+    parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    parser.add_argument("--json", default=str(HERE / "results.json"))
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    config = BenchConfig(
+        histories=histories_for(args.events),
+        reps=args.reps,
+        budget_s=args.budget,
+        sessions=args.sessions,
+        compare=True,
+        progress=not args.quiet,
+    )
+    with tempfile.TemporaryDirectory(prefix="omnisession-bench-") as workdir:
+        env_urls = os.environ.get("OMNISESSION_BENCH_URLS", "").split()
+        urls = args.url or env_urls or default_urls(workdir)
+        started = time.perf_counter()
+        reports, skipped = asyncio.run(_run_all(urls, config))
+        server_versions: dict[str, str] = {}
+        for report_url in urls:
+            if _reachable(report_url):
+                version = asyncio.run(_server_version(report_url))
+                if version:
+                    server_versions[engine_of(report_url)] = version
+    environment = {
+        "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": machine(),
+        "versions": versions(),
+    }
+    command = "python -m omnisession_bench.results" + (
+        f" --events {args.events}" if args.events != 100_000 else ""
+    )
+    Path(args.out).write_text(
+        _markdown(reports, skipped, environment, server_versions, command), encoding="utf-8"
+    )
+    documents = [report_document(report) for report in reports]
+    Path(args.json).write_text(json.dumps(documents, indent=2) + "\n", encoding="utf-8")
+    print(
+        f"wrote {args.out} and {args.json} ({len(reports)} engines, "
+        f"{time.perf_counter() - started:.0f} s)",
+        file=sys.stderr,
+    )
+    return 0 if reports else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
