@@ -1,0 +1,544 @@
+"""Google ADK bridge: :class:`OmniSessionService`, a ``BaseSessionService`` over any store.
+
+``google.adk.runners.Runner`` (and ``adk web`` / ``adk api_server``) keeps its
+conversations in a session service. :class:`OmniSessionService` is one over
+any omnisession store, so every backend (``sqlite://``, ``postgresql://``,
+``redis://``, ``dynamodb://``, ...) serves ADK with the same semantics::
+
+    from google.adk.runners import Runner
+    from omnisession.adk import OmniSessionService
+
+    service = OmniSessionService("sqlite:///sessions.db")   # or a store object
+    runner = Runner(agent=agent, app_name="my-app", session_service=service)
+
+What the service guarantees (ADK 2.x semantics, checked by
+``omnisession_conformance.adk.ADKServiceConformance``):
+
+- ``append_event`` writes the event and every scope of its state delta
+  (``app:``, ``user:``, session) in ONE atomic store write; partial events are
+  not stored; ``temp:`` keys are applied to the caller's session object but
+  never stored; re-appending an event the session already holds (a retry)
+  neither duplicates it nor applies its delta twice.
+- Stale writers are detected: every session object carries the store revision
+  it was read at (ADK's ``Session._storage_update_marker``), each append is
+  conditional on it, and a writer holding an outdated object gets ADK's
+  ``StaleSessionError`` instead of interleaving its turn into someone else's.
+- ``get_session`` reads only the events asked for (``GetSessionConfig``) and
+  decodes them fast; events round-trip exactly (every ``Event`` field).
+- ADK's own errors: ``AlreadyExistsError``, ``SessionNotFoundError``,
+  ``StaleSessionError``.
+
+To let ``adk web --session_service_uri=redis://...`` use omnisession stores,
+put one line in the agents directory's ``services.py`` (ADK imports it)::
+
+    from omnisession.adk import register_with_adk; register_with_adk()
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self, cast
+
+from google.adk.errors._stale_session_error import StaleSessionError
+from google.adk.errors.already_exists_error import AlreadyExistsError
+from google.adk.errors.session_not_found_error import SessionNotFoundError
+from google.adk.events.event import Event as AdkEvent
+from google.adk.sessions.base_session_service import (
+    BaseSessionService,
+    GetSessionConfig,
+    ListSessionsResponse,
+)
+from google.adk.sessions.session import Session
+from google.adk.sessions.state import State
+from pydantic_core import PydanticSerializationError, SchemaValidator, to_jsonable_python
+
+from .errors import AlreadyExists, InvalidEntry, SessionNotFound, StaleSession
+from .model import TEMP_PREFIX, Event, JSONObject, SessionKey, SessionRecord
+from .plugins import open_store, registry
+from .store import SessionStore
+
+__all__ = [
+    "OmniSessionService",
+    "StaleSessionError",
+    "decode_event",
+    "encode_event",
+    "register_with_adk",
+]
+
+_STALE_MESSAGE = (
+    "session {key} was modified in storage since this session object was loaded "
+    "(another writer appended to it): reload it with get_session() and retry"
+)
+
+#: Options ADK's CLI passes to every session factory that are not store options.
+_ADK_CLI_OPTIONS = ("agents_dir",)
+
+
+# -- event encoding ----------------------------------------------------------
+
+
+def encode_event(event: AdkEvent) -> JSONObject:
+    """The JSON object stored for ``event``: every field that is set, by field name.
+
+    ``mode="json"`` turns bytes into base64 and sets into sorted lists, which
+    :func:`decode_event` turns back; ``exclude_none`` drops only fields whose
+    value is ``None`` (every such field defaults to ``None``, so nothing is
+    lost). A state value that is not JSON raises ``InvalidEntry`` here, before
+    anything is written.
+    """
+    try:
+        return event.model_dump(mode="json", exclude_none=True)
+    except (PydanticSerializationError, TypeError, ValueError) as exc:
+        raise InvalidEntry(
+            f"event {event.id!r} cannot be stored as JSON ({exc}); keep state values and tool "
+            "results to dicts, lists, str, int, float, bool, None, bytes and pydantic models"
+        ) from exc
+
+
+class _FastEventDecoder:
+    """Decodes stored event dicts into ``Event`` objects without ADK's Python hooks.
+
+    ``Event.model_validate`` runs three Python-level hooks for every event,
+    which dominate the cost of loading a long session: ``Event``'s
+    convenience-kwargs router (a no-op for stored data, whose keys are field
+    names), google-genai's per-model type-mismatch *warning* hook (a no-op for
+    data we encoded), and ``Part``'s custom ``__init__`` (which only handles a
+    positional shorthand stored data never uses). This decoder validates with
+    a copy of ``Event``'s schema without those three, so it builds exactly
+    the same objects (``tests/adk`` checks equality with ``model_validate``)
+    several times faster. If the schema cannot be rebuilt (a future
+    google-adk), it falls back to ``Event.model_validate``.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._validate: Callable[[Any], Any] | None = None
+
+    def __call__(self, data: JSONObject) -> AdkEvent:
+        validate = self._validate
+        if validate is None:
+            validate = self._build()
+        try:
+            return cast(AdkEvent, validate(data))
+        except Exception:
+            # Re-run the reference path so the error (or a legacy payload that
+            # needs ADK's hooks) is handled exactly as ADK handles it.
+            return AdkEvent.model_validate(data)
+
+    def _build(self) -> Callable[[Any], Any]:
+        with self._lock:
+            if self._validate is None:
+                try:
+                    self._validate = _fast_validator().validate_python
+                except Exception:  # pragma: no cover - depends on the installed pydantic
+                    self._validate = AdkEvent.model_validate
+            return self._validate
+
+
+def _fast_validator() -> SchemaValidator:
+    from google.genai import _common
+
+    AdkEvent.model_validate({})  # make sure every nested schema is built
+    skip = {
+        _common.BaseModel._check_field_type_mismatches.__func__,
+        AdkEvent._accept_convenience_kwargs.__func__,
+    }
+    classes: set[type] = set()
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            kind = node.get("type")
+            if kind == "model":
+                classes.add(node["cls"])
+                if node.get("custom_init"):
+                    node = {**node, "custom_init": False}
+            elif kind == "function-before":
+                function = getattr(node.get("function", {}).get("function"), "__func__", None)
+                if function in skip:
+                    return rewrite(node["schema"])
+            return {key: rewrite(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [rewrite(item) for item in node]
+        return node
+
+    schema = rewrite(AdkEvent.__pydantic_core_schema__)
+    # pydantic-core reuses a complete model's own validator for nested models
+    # ("prebuilt" validators), which would bring the hooks back; mark the
+    # classes incomplete only while building, then restore them exactly.
+    saved = {cls: cls.__dict__.get("__pydantic_complete__", _MISSING) for cls in classes}
+    try:
+        for cls in classes:
+            type.__setattr__(cls, "__pydantic_complete__", False)
+        return SchemaValidator(schema, AdkEvent.model_config)  # type: ignore[arg-type]
+    finally:
+        for cls, value in saved.items():
+            if value is _MISSING:
+                type.__delattr__(cls, "__pydantic_complete__")
+            else:
+                type.__setattr__(cls, "__pydantic_complete__", value)
+
+
+_MISSING = object()
+_GC_PAUSE_THRESHOLD = 256
+_decoder = _FastEventDecoder()
+
+
+def decode_event(data: JSONObject) -> AdkEvent:
+    """The ``Event`` that :func:`encode_event` stored as ``data``."""
+    return _decoder(data)
+
+
+# -- the service ---------------------------------------------------------------
+
+
+def _key(app_name: str, user_id: str, session_id: str) -> SessionKey:
+    return SessionKey(app_name, user_id, session_id)
+
+
+def _marker(revision: int) -> str:
+    return str(revision)
+
+
+def _revision_of(session: Session) -> int | None:
+    marker = session._storage_update_marker
+    if marker is None:
+        return None
+    try:
+        return int(marker)
+    except ValueError:
+        # A marker written by another ADK service (e.g. a timestamp): treat the
+        # session like a hand-built one and check it against storage instead.
+        return None
+
+
+def _to_session(record: SessionRecord, events: list[AdkEvent] | None = None) -> Session:
+    session = Session(
+        id=record.key.session_id,
+        app_name=record.key.app_name,
+        user_id=record.key.user_id,
+        state=record.state,
+        events=events if events is not None else [],
+        last_update_time=record.updated_at,
+    )
+    session._storage_update_marker = _marker(record.revision)
+    return session
+
+
+def _decode_events(events: Sequence[Event]) -> list[AdkEvent]:
+    """Decode a history; the cyclic GC is paused meanwhile (see below)."""
+    decode = _decoder
+    if len(events) < _GC_PAUSE_THRESHOLD or not gc.isenabled():
+        return [decode(event.data) for event in events]
+    # Decoding allocates a dozen container objects per event, none of them in
+    # a reference cycle; with the collector on, a long history triggers
+    # collection after collection that re-scans everything decoded so far,
+    # which costs more than decoding itself. Pausing it for the loop is what
+    # makes loading 10,000 events as fast as ADK's in-memory service.
+    gc.disable()
+    try:
+        return [decode(event.data) for event in events]
+    finally:
+        gc.enable()
+
+
+class OmniSessionService(BaseSessionService):
+    """An ADK ``BaseSessionService`` over any omnisession store.
+
+    ``OmniSessionService(store)`` uses a store you opened (you close it);
+    ``OmniSessionService("redis://localhost:6379/0")`` opens the URL's store
+    (connecting lazily) and closes it in :meth:`close` / ``async with``.
+    ``uri=`` is the same as the positional URL, so the class can also be named
+    in ADK's ``services.yaml``; remaining keyword options go to the store's
+    factory.
+    """
+
+    def __init__(
+        self,
+        store: SessionStore | str | None = None,
+        /,
+        *,
+        uri: str | None = None,
+        **options: Any,
+    ) -> None:
+        if store is not None and uri is not None:
+            raise TypeError("pass either a store (or URL) or uri=, not both")
+        target = store if store is not None else uri
+        if target is None:
+            raise TypeError(
+                "OmniSessionService needs a store or a store URL, e.g. "
+                "OmniSessionService('sqlite:///sessions.db')"
+            )
+        for name in _ADK_CLI_OPTIONS:
+            options.pop(name, None)
+        if isinstance(target, str):
+            self.store: SessionStore = open_store(target, **options)
+            self._owns_store = True
+        else:
+            if options:
+                raise TypeError(
+                    f"options {sorted(options)} apply only when opening a URL, not to a store"
+                )
+            self.store = target
+            self._owns_store = False
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close the store if this service opened it (from a URL)."""
+        if self._owns_store:
+            await self.store.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def flush(self) -> None:
+        """Nothing to flush: every append is committed before it returns."""
+
+    # -- sessions ----------------------------------------------------------------
+
+    async def create_session(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        state: dict[str, Any] | None = None,
+        session_id: str | None = None,
+    ) -> Session:
+        """Create a session; ``app:`` / ``user:`` keys of ``state`` go to their scopes.
+
+        ``temp:`` keys are not stored. ``AlreadyExistsError`` if ``session_id``
+        is taken; without one, a fresh uuid is used.
+        """
+        key = _key(app_name, user_id, session_id or uuid.uuid4().hex)
+        try:
+            record = await self.store.create_session(key, _json_state(state))
+        except AlreadyExists as exc:
+            raise AlreadyExistsError(f"Session with id {key.session_id} already exists.") from exc
+        return _to_session(record)
+
+    async def get_session(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        config: GetSessionConfig | None = None,
+    ) -> Session | None:
+        """The session with merged state, or ``None``.
+
+        ``config.num_recent_events``: the newest N events (0: none; negative:
+        ``ValueError``); ``config.after_timestamp``: events at or after it.
+        Only those events are read from the store.
+        """
+        last = since = None
+        if config is not None:
+            last = config.num_recent_events
+            if last is not None and last < 0:
+                raise ValueError(f"num_recent_events must be >= 0, got {last}")
+            since = config.after_timestamp
+        record = await self.store.get_session(
+            _key(app_name, user_id, session_id), last=last, since=since
+        )
+        if record is None:
+            return None
+        return _to_session(record, _decode_events(record.events))
+
+    async def list_sessions(
+        self, *, app_name: str, user_id: str | None = None
+    ) -> ListSessionsResponse:
+        """Every session of the app (or of one user), oldest update first, without events."""
+        sessions: list[Session] = []
+        cursor: str | None = None
+        while True:
+            page = await self.store.list_sessions(app_name, user_id, cursor=cursor)
+            sessions.extend(_to_session(record) for record in page.sessions)
+            cursor = page.next_cursor
+            if cursor is None:
+                return ListSessionsResponse(sessions=sessions)
+
+    async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
+        """Delete the session and its events (idempotent); app and user state stay."""
+        await self.store.delete_session(_key(app_name, user_id, session_id))
+
+    async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
+        """The user scope, without the ``user:`` prefix; ``{}`` if none."""
+        return await self.store.get_user_state(app_name, user_id)
+
+    # -- events ------------------------------------------------------------------
+
+    async def append_event(self, session: Session, event: AdkEvent) -> AdkEvent:
+        """Store ``event`` and its state delta in one write, then add it to ``session``.
+
+        Partial events are returned untouched. An event ``session`` already
+        holds (same id, same content) is not stored again. ``temp:`` keys are
+        applied to ``session.state`` but not stored. ``StaleSessionError`` if
+        the session was changed in storage since ``session`` was read,
+        ``SessionNotFoundError`` if it was deleted.
+        """
+        if event.partial:
+            return event
+        key = _key(session.app_name, session.user_id, session.id)
+        if _holds(session, event):
+            return event
+        self._apply_temp_state(session, event)
+        event = self._trim_temp_delta_state(event)
+        data = encode_event(event)
+        delta: Mapping[str, Any] | None = data.get("actions", {}).get("state_delta") or None
+        expected = _revision_of(session)
+        if expected is None:
+            expected = await self._revision_for_unmarked(key, session, event)
+            if expected is None:  # the event is already stored: a retried append
+                return self._commit(session, event, None)
+        try:
+            appended = await self.store.append_event(
+                key,
+                data,
+                state_delta=delta,
+                timestamp=event.timestamp,
+                expected_revision=expected,
+            )
+        except SessionNotFound as exc:
+            raise SessionNotFoundError(f"Session {session.id} not found.") from exc
+        except StaleSession as exc:
+            revision = await self._stored_as_newest(key, event, exc.actual, expected)
+            if revision is None:
+                raise StaleSessionError(_STALE_MESSAGE.format(key=key)) from exc
+            return self._commit(session, event, revision)
+        return self._commit(session, event, appended.revision)
+
+    def _commit(self, session: Session, event: AdkEvent, revision: int | None) -> AdkEvent:
+        if revision is not None:
+            session._storage_update_marker = _marker(revision)
+        session.last_update_time = event.timestamp
+        return self._commit_event_to_session(session, event)
+
+    async def _stored_as_newest(
+        self, key: SessionKey, event: AdkEvent, actual: int, expected: int
+    ) -> int | None:
+        """After a stale write: was it *this* event that moved the revision on?
+
+        That happens when an earlier append of the same event committed but
+        its caller never learned it (a lost connection, a cancelled task) and
+        now retries. Then the append is idempotent: returns the revision to
+        carry on from. Anything else is a real conflict: ``None``.
+        """
+        if actual != expected + 1:
+            return None
+        record = await self.store.get_session(key, last=1)
+        if record is None or record.revision != actual or not record.events:
+            return None
+        return actual if _same_event(record.events[-1].data, event) else None
+
+    async def _revision_for_unmarked(
+        self, key: SessionKey, session: Session, event: AdkEvent
+    ) -> int | None:
+        """The revision to write at for a session object this service did not load.
+
+        Mirrors ADK's ``DatabaseSessionService``: such an object (built by
+        hand, or from another service) is current unless storage changed
+        after its ``last_update_time`` and its newest event is not the stored
+        newest one. Returns ``None`` when ``event`` itself is the stored
+        newest (a retry).
+        """
+        record = await self.store.get_session(key, last=1)
+        if record is None:
+            raise SessionNotFoundError(f"Session {session.id} not found.")
+        newest = record.events[-1].data if record.events else None
+        if newest is not None and _same_event(newest, event):
+            session._storage_update_marker = _marker(record.revision)
+            return None
+        if record.updated_at > session.last_update_time:
+            newest_id = newest.get("id") if newest is not None else None
+            held_id = session.events[-1].id if session.events else None
+            if newest_id != held_id:
+                raise StaleSessionError(_STALE_MESSAGE.format(key=key))
+        return record.revision
+
+
+def _holds(session: Session, event: AdkEvent) -> bool:
+    """Whether ``session`` already holds ``event`` (an equal event with its id)."""
+    for held in reversed(session.events):
+        if held.id == event.id and (held is event or held == _trimmed_copy(event)):
+            return True
+    return False
+
+
+def _trimmed_copy(event: AdkEvent) -> AdkEvent:
+    delta = event.actions.state_delta if event.actions else None
+    if not delta or not any(key.startswith(State.TEMP_PREFIX) for key in delta):
+        return event
+    copy = event.model_copy(deep=True)
+    copy.actions.state_delta = {
+        key: value for key, value in delta.items() if not key.startswith(State.TEMP_PREFIX)
+    }
+    return copy
+
+
+def _json_state(state: Mapping[str, Any] | None) -> JSONObject | None:
+    """``state`` without ``temp:`` keys, rich values (datetimes, models) made JSON as ADK does."""
+    if not state:
+        return None
+    kept = {key: value for key, value in state.items() if not str(key).startswith(TEMP_PREFIX)}
+    try:
+        return cast(JSONObject, to_jsonable_python(kept))
+    except (PydanticSerializationError, TypeError, ValueError) as exc:
+        raise InvalidEntry(
+            f"session state cannot be stored as JSON ({exc}); nothing was created"
+        ) from exc
+
+
+def _same_event(stored: JSONObject, event: AdkEvent) -> bool:
+    return stored.get("id") == event.id and decode_event(stored) == event
+
+
+# -- ADK CLI service registry ---------------------------------------------------
+
+
+def register_with_adk(
+    service_registry: Any | None = None, *, schemes: Sequence[str] | None = None
+) -> list[str]:
+    """Make every installed backend's URL scheme a session service URI for ADK's CLI.
+
+    After this, ``adk web --session_service_uri=<url>`` and ``adk
+    api_server`` build an :class:`OmniSessionService` for any URL an
+    installed omnisession plugin handles (``memory``, ``sqlite``,
+    ``postgresql``, ``redis``, ``dynamodb``, ...), replacing ADK's built-in
+    services for the schemes both know. ``schemes`` limits it to those
+    schemes. Returns the schemes registered. ADK calls it for you when the
+    agents directory has a ``services.py`` containing::
+
+        from omnisession.adk import register_with_adk; register_with_adk()
+    """
+    if service_registry is None:
+        from google.adk.cli.service_registry import get_service_registry
+
+        service_registry = get_service_registry()
+    installed = registry().by_scheme
+    wanted = list(installed) if schemes is None else [s.lower() for s in schemes]
+    unknown = [scheme for scheme in wanted if scheme not in installed]
+    if unknown:
+        raise ValueError(
+            f"no installed omnisession backend handles {unknown} "
+            f"(installed: {sorted(installed)}); install its plugin first"
+        )
+    for scheme in wanted:
+        service_registry.register_session_service(scheme, _adk_factory)
+    return sorted(wanted)
+
+
+def _adk_factory(uri: str, **options: Any) -> OmniSessionService:
+    """The factory ADK's registry calls with ``(uri, agents_dir=..., **session_db_kwargs)``."""
+    return OmniSessionService(uri, **options)
+
