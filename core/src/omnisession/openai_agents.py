@@ -43,6 +43,7 @@ from .store import SessionStore
 if TYPE_CHECKING:
     from agents.agent import Agent
     from agents.items import TResponseInputItem
+    from agents.memory import Session
     from agents.run_context import RunContextWrapper
 
 __all__ = [
@@ -108,6 +109,8 @@ class OmniSession:
     loop) or ``url`` (e.g. ``"sqlite:///chat.db"``; the session opens the
     store and owns it: :meth:`aclose`, or leaving ``async with``, closes it).
 
+    ``store_options`` go to the backend's factory with ``url`` (e.g. a TTL).
+
     ``session_settings`` (a ``SessionSettings`` or a dict like
     ``{"limit": 20}``): its ``limit`` caps what :meth:`get_items` returns when
     no explicit limit is given, so the Runner sends only the newest items.
@@ -128,6 +131,7 @@ class OmniSession:
         app_name: str = DEFAULT_APP_NAME,
         user_id: str | None = None,
         session_settings: SessionSettings | Mapping[str, Any] | None = None,
+        store_options: Mapping[str, Any] | None = None,
     ) -> None:
         if (store is None) == (url is None):
             raise TypeError(
@@ -144,8 +148,12 @@ class OmniSession:
             if session_settings is not None
             else SessionSettings()
         )
+        if store_options is not None and url is None:
+            raise TypeError(
+                "store_options= only applies with url=; configure a given store yourself"
+            )
         if url is not None:
-            self._store: SessionStore = open_store(url)
+            self._store: SessionStore = open_store(url, **(store_options or {}))
             self._owns_store = True
         else:
             self._store = cast(SessionStore, store)
@@ -427,3 +435,10 @@ def state_instructions(
     model.
     """
     return StateInstructions(template, session)
+
+
+if TYPE_CHECKING:
+
+    def _is_an_agents_session(session: OmniSession) -> Session:
+        # mypy proves here that OmniSession satisfies the SDK's Session protocol.
+        return session
