@@ -119,9 +119,7 @@ class TestADKSqlite(StoreConformance):
                 yield store
 
     async def second_store(self, store: SessionStore) -> AsyncIterator[SessionStore]:
-        async with ADKServiceStore(
-            SqliteSessionService(self.db_path), owns_service=True
-        ) as other:
+        async with ADKServiceStore(SqliteSessionService(self.db_path), owns_service=True) as other:
             yield other
 
     test_base_delete_is_idempotent_and_keeps_app_and_user_state = known_failure(

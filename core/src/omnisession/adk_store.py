@@ -75,7 +75,7 @@ hold):
                             applied client-side by ADK); it has no stale-writer
                             check. Session ids must match ``[A-Za-z0-9_-]+`` and
                             the engine ignores ``app_name``, so this store
-                            encodes the whole key into one id.
+                            hashes the whole key into one id.
 any other service           base only, until measured.
 ==========================  =====================================================
 
@@ -91,10 +91,9 @@ entries and are skipped.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import bisect
 import contextlib
+import hashlib
 import math
 import threading
 import uuid
@@ -152,7 +151,7 @@ from .store import Capability
 __all__ = [
     "META_KEY",
     "ADKServiceStore",
-    "CompoundIds",
+    "HashedIds",
     "PlainIds",
     "ServiceIds",
     "capabilities_of",
@@ -176,13 +175,15 @@ class ServiceIds(Protocol):
     """How a :class:`SessionKey` is spelled in a service, injectively.
 
     ``to_service`` gives the ``(app_name, user_id, session_id)`` passed to the
-    service; ``from_service`` maps a listed session back, or ``None`` when it
-    was not written through this mapping for ``app_name``.
+    service; ``from_service`` maps a session the service listed for
+    ``app_name`` back to its key, or ``None`` when it is not one of this
+    store's sessions of that app. Every session this store creates carries its
+    key in its bookkeeping state, which ``from_service`` may use.
     """
 
     def to_service(self, key: SessionKey) -> tuple[str, str, str]: ...
 
-    def from_service(self, app_name: str, user_id: str, session_id: str) -> SessionKey | None: ...
+    def from_service(self, app_name: str, session: ADKSession) -> SessionKey | None: ...
 
 
 class PlainIds:
@@ -200,53 +201,46 @@ class PlainIds:
             sid = "~" + sid.encode("utf-8").hex()
         return key.app_name, key.user_id, sid
 
-    def from_service(self, app_name: str, user_id: str, session_id: str) -> SessionKey | None:
-        sid = session_id
+    def from_service(self, app_name: str, session: ADKSession) -> SessionKey | None:
+        sid = session.id
         if sid.startswith("~"):
             try:
                 sid = bytes.fromhex(sid[1:]).decode("utf-8")
             except (ValueError, UnicodeDecodeError):
                 return None
         try:
-            return SessionKey(app_name, user_id, sid)
+            return SessionKey(app_name, session.user_id, sid)
         except InvalidKey:
             return None
 
 
-class CompoundIds:
-    """The whole key encoded into one ``[a-z0-9]`` session id.
+class HashedIds:
+    """The whole key hashed into one short ``[a-z0-9]`` session id.
 
-    For services whose ids are restricted and global (the Vertex AI Agent
-    Engine keeps every app's and every user's sessions in one namespace and
-    ignores ``app_name``): the id is ``os`` plus the lowercase base32 of the
-    JSON ``[app_name, user_id, session_id]``, so distinct keys never collide
-    and each listed session is attributed to its own app.
+    For services whose ids are restricted and global: the Vertex AI Agent
+    Engine keeps every app's and every user's sessions in one namespace,
+    ignores ``app_name`` and accepts only short ``[A-Za-z0-9_-]`` ids. The id
+    is ``os`` plus 40 hex digits of the SHA-256 of ``[app_name, user_id,
+    session_id]`` (160 bits: distinct keys do not collide in practice); the key
+    itself is read back from the session's bookkeeping state.
     """
 
     def to_service(self, key: SessionKey) -> tuple[str, str, str]:
         text = _json.dumps([key.app_name, key.user_id, key.session_id]).encode("utf-8")
-        encoded = base64.b32encode(text).decode("ascii").rstrip("=").lower()
-        return key.app_name, key.user_id, "os" + encoded
+        return key.app_name, key.user_id, "os" + hashlib.sha256(text).hexdigest()[:40]
 
-    def from_service(self, app_name: str, user_id: str, session_id: str) -> SessionKey | None:
-        if not session_id.startswith("os"):
-            return None
-        body = session_id[2:].upper()
-        try:
-            pair = _json.loads(base64.b32decode(body + "=" * (-len(body) % 8)))
-        except (binascii.Error, ValueError, UnicodeDecodeError):
-            return None
-        if not (
-            isinstance(pair, list)
-            and len(pair) == 3
-            and pair[0] == app_name
-            and pair[1] == user_id
-        ):
+    def from_service(self, app_name: str, session: ADKSession) -> SessionKey | None:
+        raw = session.state.get(META_KEY)
+        stored = raw.get("key") if isinstance(raw, dict) else None
+        if not (isinstance(stored, list) and len(stored) == 3 and stored[0] == app_name):
             return None
         try:
-            return SessionKey(app_name, user_id, pair[2])
-        except InvalidKey:
+            key = SessionKey(*stored)
+        except (InvalidKey, TypeError):
             return None
+        if key.user_id != session.user_id or self.to_service(key)[2] != session.id:
+            return None
+        return key
 
 
 # -- capabilities -----------------------------------------------------------
@@ -400,8 +394,13 @@ class _Meta:
     next_seq: int
     created_at: float
 
-    def as_state(self) -> JSONObject:
-        return {"rev": self.rev, "next": self.next_seq, "created": self.created_at}
+    def as_state(self, key: SessionKey) -> JSONObject:
+        return {
+            "rev": self.rev,
+            "next": self.next_seq,
+            "created": self.created_at,
+            "key": [key.app_name, key.user_id, key.session_id],
+        }
 
 
 def _meta_of(session: ADKSession) -> _Meta:
@@ -499,7 +498,7 @@ class ADKServiceStore(StoreBase):
     ``service`` is any ``google.adk.sessions.BaseSessionService``.
     ``capabilities`` defaults to what :func:`capabilities_of` knows the service
     keeps; pass it for a community service you have measured with the
-    conformance suite. ``ids`` defaults to :class:`CompoundIds` for Vertex AI
+    conformance suite. ``ids`` defaults to :class:`HashedIds` for Vertex AI
     and :class:`PlainIds` otherwise. With ``owns_service`` the service's
     ``close()`` (where it has one) is awaited by :meth:`aclose`.
     """
@@ -521,7 +520,7 @@ class ADKServiceStore(StoreBase):
         self.capabilities = (
             capabilities_of(service) if capabilities is None else frozenset(capabilities)
         )
-        self.ids: ServiceIds = ids or (CompoundIds() if _is_vertex(service) else PlainIds())
+        self.ids: ServiceIds = ids or (HashedIds() if _is_vertex(service) else PlainIds())
         self._owns_service = owns_service
         self._locks = _locks_for(service)
         self._closed = False
@@ -634,7 +633,7 @@ class ADKServiceStore(StoreBase):
                     first - 1 if clear else None,
                 )
                 delta = dict(state or {})
-                delta[META_KEY] = new_meta.as_state()
+                delta[META_KEY] = new_meta.as_state(key)
                 event = ADKEvent(
                     id=uuid.uuid4().hex,
                     invocation_id=_AUTHOR,
@@ -688,7 +687,7 @@ class ADKServiceStore(StoreBase):
             response = await self.service.list_sessions(app_name=app_name, user_id=user_id)
         rows = []
         for session in response.sessions:
-            key = self.ids.from_service(app_name, session.user_id, session.id)
+            key = self.ids.from_service(app_name, session)
             if key is None or (user_id is not None and key.user_id != user_id):
                 continue
             rows.append((session.last_update_time, key.user_id, key.session_id, key, session))
@@ -730,11 +729,9 @@ class ADKServiceStore(StoreBase):
         with _translated(f"app {app_name!r}", self.service):
             response = await self.service.list_sessions(app_name=app_name, user_id=user_id)
         for session in reversed(response.sessions):
-            if self.ids.from_service(app_name, session.user_id, session.id) is None:
+            if self.ids.from_service(app_name, session) is None:
                 continue
-            scope = {
-                k[len(prefix) :]: v for k, v in session.state.items() if k.startswith(prefix)
-            }
+            scope = {k[len(prefix) :]: v for k, v in session.state.items() if k.startswith(prefix)}
             copied: JSONObject = _json.loads(_json.dumps(scope, what="stored state"))
             return copied
         return {}
@@ -747,7 +744,7 @@ class ADKServiceStore(StoreBase):
         check_key(key)
         delta = _prefixed_delta(state)
         self._check_open()
-        delta[META_KEY] = _Meta(1, 1, now()).as_state()
+        delta[META_KEY] = _Meta(1, 1, now()).as_state(key)
         app, user, sid = self.ids.to_service(key)
         with _translated(key, self.service):
             try:
