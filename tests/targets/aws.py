@@ -90,4 +90,4 @@ async def _s3_url() -> AsyncIterator[str]:
                 client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
 
 
-TARGETS = [Target("dynamodb", _dynamodb_url)]
+TARGETS = [Target("dynamodb", _dynamodb_url), Target("s3", _s3_url)]
