@@ -417,3 +417,18 @@ def test_unreachable_database_raises_backend_unavailable(url: str) -> None:
             assert "root@127.0.0.1:1" in str(raised.value) or "sqlite" in str(raised.value)
 
     run(scenario())
+
+
+def test_in_memory_database_outlives_the_loop_that_opened_it() -> None:
+    """sqlite:// first used from a worker thread's loop keeps its data for the main loop."""
+
+    async def scenario() -> None:
+        async with open_store("sqlite://") as store:
+
+            def first_use() -> None:
+                asyncio.run(store.add_items(key(), [{"i": 1}]))
+
+            await asyncio.to_thread(first_use)
+            assert await store.get_items(key()) == [{"i": 1}]
+
+    run(scenario())

@@ -174,6 +174,24 @@ class Statements:
         )
 
     @functools.cached_property
+    def add_items_pg(self) -> TextClause:
+        """PostgreSQL: :attr:`reserve_seqs` and the insert of every item in ONE statement.
+
+        ``:datas`` is a ``text[]`` of the items, numbered by ``WITH ORDINALITY``.
+        """
+        return sa.text(
+            f"WITH r AS (INSERT INTO {self.s} AS s (key_hash, app_hash, user_hash, app_name, "
+            "user_id, session_id, revision, next_seq, state, created_at, updated_at) VALUES "
+            "(:h, :ah, :uh, :app, :user, :sid, 2, :n + 1, '{}', :now, :now) "
+            "ON CONFLICT (key_hash) DO UPDATE SET revision = s.revision + 1, "
+            "next_seq = s.next_seq + :n, updated_at = GREATEST(s.updated_at, :now) "
+            "RETURNING id, next_seq - :n AS first) "
+            f"INSERT INTO {self.e} (session_pk, seq, ts, data) "
+            "SELECT r.id, r.first + d.ord - 1, :ts, d.data FROM r, "
+            "unnest(CAST(:datas AS text[])) WITH ORDINALITY AS d(data, ord)"
+        )
+
+    @functools.cached_property
     def delete_session(self) -> TextClause:
         return sa.text(f"DELETE FROM {self.s} WHERE id = :id")
 

@@ -28,12 +28,13 @@ Failures
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import sqlite3
 import threading
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -80,6 +81,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from .executor import Executor, SAExecutor, SQLiteExecutor
 from .schema import SCHEMA_VERSION, Tables, make_tables
 from .sql import Features, Statements
 from .urls import EngineSpec, engine_url
@@ -185,6 +187,29 @@ class _LoopEngine:
     reader: AsyncEngine  # the same pool, in autocommit where a read needs no BEGIN
     write_lock: asyncio.Lock | None = None
     shared_lock: _CrossLoopLock | None = None
+    finaliser: AsyncGenerator[None, None] | None = None
+
+
+async def _dispose_when_loop_ends(engine: AsyncEngine) -> AsyncGenerator[None, None]:
+    """Suspended for the life of an event loop; disposes ``engine`` in that loop.
+
+    ``asyncio.run`` (and ``asyncio.Runner.close``) close every async generator
+    first iterated in their loop before closing it, so the connections of a
+    ``Runner.run_sync`` worker loop are closed properly there, not left to the
+    garbage collector after the loop is gone.
+    """
+    try:
+        yield
+    finally:
+        await engine.dispose()
+
+
+def _start_finaliser(engine: AsyncEngine) -> AsyncGenerator[None, None]:
+    finaliser = _dispose_when_loop_ends(engine)
+    step = finaliser.__anext__()  # registers it with the running loop's asyncgen hooks
+    with contextlib.suppress(StopIteration):
+        step.send(None)  # runs up to the bare ``yield``, without awaiting
+    return finaliser
 
 
 class SQLStore(StoreBase):
@@ -253,6 +278,9 @@ class SQLStore(StoreBase):
         application_name = str(opts.get("application_name", "omnisession"))
         if self._family == "sqlite":
             kwargs["isolation_level"] = "AUTOCOMMIT"  # the store sends BEGIN/COMMIT itself
+            # ...and always ends what it began (ROLLBACK on any error), so a
+            # connection needs no rollback when it goes back to the pool
+            kwargs["pool_reset_on_return"] = None
             kwargs["connect_args"] = {"timeout": float(opts.get("busy_timeout", 30.0))}
             if self._spec.in_memory:
                 kwargs["poolclass"] = StaticPool
@@ -323,6 +351,8 @@ class SQLStore(StoreBase):
                 self._spec.in_memory or engine.url.database in (None, "", ":memory:")
             )
             current = _LoopEngine(engine, owned, self._reader_of(engine))
+            if owned and not in_memory:  # in-memory data lives as long as the store
+                current.finaliser = _start_finaliser(engine)
             if in_memory:
                 current.shared_lock = _CrossLoopLock()
                 self._shared = current
@@ -377,15 +407,26 @@ class SQLStore(StoreBase):
         args = getattr(orig, "args", ())
         return bool(self._family == "mysql" and args and args[0] in _MYSQL_DEADLOCK_CODES)
 
-    async def _run(self, op: Callable[[AsyncConnection], Awaitable[T]], *, write: bool = True) -> T:
+    async def _run(self, op: Callable[[Executor], Awaitable[T]], *, write: bool = True) -> T:
         """Run ``op`` in one transaction, after making sure the schema is there."""
         if not self._ready:
             await self._prepare()
         return await self._transaction(op, write=write)
 
     async def _transaction(
-        self, op: Callable[[AsyncConnection], Awaitable[T]], *, write: bool
+        self,
+        op: Callable[[Executor], Awaitable[T]] | None = None,
+        *,
+        write: bool,
+        schema_op: Callable[[AsyncConnection], Awaitable[T]] | None = None,
     ) -> T:
+        """One transaction on a pooled connection, retried only when nothing committed.
+
+        ``op`` gets an :class:`Executor`; ``schema_op`` (DDL) the SQLAlchemy
+        connection itself. A disconnect before ``COMMIT`` was sent is retried
+        once on a fresh connection, a deadlock the engine rolled back a few
+        times; anything else, and any failure during ``COMMIT``, raises.
+        """
         disconnects = deadlocks = 0
         while True:
             loop_engine = self._loop_engine()
@@ -395,15 +436,18 @@ class SQLStore(StoreBase):
                     engine = loop_engine.engine if write else loop_engine.reader
                     async with engine.connect() as conn:
                         if self._family == "sqlite":
-                            result = await self._sqlite_transaction(conn, op, write)
-                            return result
-                        result = await op(conn)
+                            return await self._sqlite_transaction(conn, op, schema_op, write)
+                        if schema_op is not None:
+                            result = await schema_op(conn)
+                        else:
+                            assert op is not None
+                            result = await op(SAExecutor(conn, self._statements(conn)))
                         committing = True
                         await conn.commit()
                         return result
             except OmnisessionError:
                 raise
-            except (sa.exc.SQLAlchemyError, OSError, TimeoutError) as exc:
+            except (sa.exc.SQLAlchemyError, sqlite3.Error, OSError, TimeoutError) as exc:
                 if getattr(exc, "_omnisession_committing", False):
                     committing = True
                 if (
@@ -423,20 +467,35 @@ class SQLStore(StoreBase):
                 raise self._unavailable(exc) from exc
 
     async def _sqlite_transaction(
-        self, conn: AsyncConnection, op: Callable[[AsyncConnection], Awaitable[T]], write: bool
+        self,
+        conn: AsyncConnection,
+        op: Callable[[Executor], Awaitable[T]] | None,
+        schema_op: Callable[[AsyncConnection], Awaitable[T]] | None,
+        write: bool,
     ) -> T:
-        await conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        sql = self._statements(conn)
+        aioconn: Any = (await conn.get_raw_connection()).driver_connection
+
+        async def body() -> T:
+            if schema_op is not None:
+                return await schema_op(conn)
+            assert op is not None
+            return await op(SQLiteExecutor(aioconn, sql))
+
+        if not write:  # reads are single statements or need no snapshot: no BEGIN/COMMIT
+            return await body()
+        await aioconn.execute("BEGIN IMMEDIATE")
         try:
-            result = await op(conn)
+            result = await body()
         except BaseException:
             try:
-                await conn.exec_driver_sql("ROLLBACK")
-            except sa.exc.SQLAlchemyError:
+                await aioconn.execute("ROLLBACK")
+            except sqlite3.Error:
                 await conn.invalidate()
             raise
         try:
-            await conn.exec_driver_sql("COMMIT")
-        except sa.exc.SQLAlchemyError as exc:
+            await aioconn.execute("COMMIT")
+        except sqlite3.Error as exc:
             exc._omnisession_committing = True  # type: ignore[attr-defined]
             raise
         return result
@@ -458,10 +517,10 @@ class SQLStore(StoreBase):
 
     async def _prepare(self) -> None:
         """Create the tables if missing and check the schema version."""
-        found = await self._transaction(self._read_version, write=False)
+        found = await self._transaction(schema_op=self._read_version, write=False)
         if found is None:
-            await self._transaction(self._create_schema, write=True)
-            found = await self._transaction(self._read_version, write=False)
+            await self._transaction(schema_op=self._create_schema, write=True)
+            found = await self._transaction(schema_op=self._read_version, write=False)
         if found is None:  # pragma: no cover - created just above
             raise IncompatibleSchema("the omnisession schema version row is missing")
         if found > SCHEMA_VERSION:
@@ -553,27 +612,16 @@ class SQLStore(StoreBase):
             "uh": _digest(key.app_name, key.user_id),
         }
 
-    async def _write_scopes(
-        self, conn: AsyncConnection, ids: Mapping[str, str], delta: StateDelta
-    ) -> None:
-        sql = self._statements(conn)
+    @staticmethod
+    async def _write_scopes(x: Executor, ids: Mapping[str, str], delta: StateDelta) -> None:
         if delta.app:
-            await conn.execute(sql.upsert_app, _scope_rows(ids["ah"], delta.app))
+            await x.many(x.sql.upsert_app, _scope_rows(ids["ah"], delta.app))
         if delta.user:
-            await conn.execute(sql.upsert_user, _scope_rows(ids["uh"], delta.user))
+            await x.many(x.sql.upsert_user, _scope_rows(ids["uh"], delta.user))
 
     @staticmethod
-    def _scope_dict(rows: Sequence[Any]) -> JSONObject:
+    def _scope_dict(rows: Sequence[tuple[Any, ...]]) -> JSONObject:
         return {loads(name): loads(value) for name, value in rows}
-
-    async def _read_scopes(
-        self, conn: AsyncConnection, ids: Mapping[str, str]
-    ) -> tuple[JSONObject, JSONObject]:
-        app: JSONObject = {}
-        user: JSONObject = {}
-        for kind, name, value in await conn.execute(self._statements(conn).both_scopes, ids):
-            (app if kind == 1 else user)[loads(name)] = loads(value)
-        return app, user
 
     # -- reads ----------------------------------------------------------------
 
@@ -583,19 +631,17 @@ class SQLStore(StoreBase):
         """One statement: the session row, both scopes and the wanted events."""
         check_key(key)
         check_last(last)
-        ids = self._ids(key)
-        params: dict[str, Any] = dict(ids)
+        params: dict[str, Any] = self._ids(key)
         if last:
             params["last"] = last
         if since is not None:
             params["since"] = float(since)
 
-        async def op(conn: AsyncConnection) -> list[Any]:
-            stmt = self._statements(conn).get_session(last != 0, bool(last), since is not None)
-            return list(await conn.execute(stmt, params))
+        async def op(x: Executor) -> list[tuple[Any, ...]]:
+            return await x.all(x.sql.get_session(last != 0, bool(last), since is not None), params)
 
         rows = await self._run(op, write=False)
-        session: Any = None
+        session: tuple[Any, ...] | None = None
         app: JSONObject = {}
         user: JSONObject = {}
         events: list[Event] = []
@@ -643,39 +689,38 @@ class SQLStore(StoreBase):
                 raise ValueError(f"invalid cursor {cursor!r}: pass back a next_cursor unchanged")
             params["cu"], params["ci"] = float(updated), row_id
 
-        async def op(conn: AsyncConnection) -> tuple[list[Any], JSONObject, dict[str, JSONObject]]:
-            sql = self._statements(conn)
-            rows = list(
-                await conn.execute(sql.list_sessions(user_id is not None, bool(cursor)), params)
-            )
-            rows = rows[: size + 1]
+        Rows = list[tuple[Any, ...]]
+
+        async def op(x: Executor) -> tuple[Rows, JSONObject, dict[str, JSONObject]]:
+            rows = await x.all(x.sql.list_sessions(user_id is not None, bool(cursor)), params)
             if not rows:
                 return rows, {}, {}
-            app = self._scope_dict(list(await conn.execute(sql.app_scope, params)))
-            user_hashes = sorted({_digest(app_name, row.user_id) for row in rows[:size]})
+            app = self._scope_dict(await x.all(x.sql.app_scope, params))
+            # columns: id, app_name, user_id, session_id, revision, state, created, updated
+            user_hashes = sorted({_digest(app_name, row[2]) for row in rows[:size]})
             users: dict[str, JSONObject] = {}
-            for user_hash, name, value in await conn.execute(sql.user_scopes, {"uhs": user_hashes}):
+            for user_hash, name, value in await x.all(x.sql.user_scopes, {"uhs": user_hashes}):
                 users.setdefault(user_hash, {})[loads(name)] = loads(value)
             return rows, app, users
 
         rows, app, users = await self._run(op, write=False)
         records = [
             SessionRecord(
-                key=SessionKey(row.app_name, row.user_id, row.session_id),
-                state=merge_state(
-                    loads(row.state), app, users.get(_digest(app_name, row.user_id), {})
-                ),
+                key=SessionKey(row_app, row_user, row_session),
+                state=merge_state(loads(state), app, users.get(_digest(app_name, row_user), {})),
                 events=[],
-                created_at=float(row.created_at),
-                updated_at=float(row.updated_at),
-                revision=int(row.revision),
+                created_at=float(created_at),
+                updated_at=float(updated_at),
+                revision=int(revision),
             )
-            for row in rows[:size]
+            for _, row_app, row_user, row_session, revision, state, created_at, updated_at in rows[
+                :size
+            ]
         ]
         next_cursor = None
         if len(rows) > size:
             last_row = rows[size - 1]
-            next_cursor = encode_cursor(float(last_row.updated_at), int(last_row.id))
+            next_cursor = encode_cursor(float(last_row[7]), int(last_row[0]))
         return Page(records, next_cursor)
 
     async def get_items(self, key: SessionKey, limit: int | None = None) -> list[JSONObject]:
@@ -684,27 +729,25 @@ class SQLStore(StoreBase):
         check_limit(limit)
         if limit == 0:
             return []
-        params: dict[str, Any] = {"h": self._ids(key)["h"]}
+        params: dict[str, Any] = {"h": _digest(key.app_name, key.user_id, key.session_id)}
         if limit is not None:
             params["n"] = limit
 
-        async def op(conn: AsyncConnection) -> list[str]:
-            stmt = self._statements(conn).get_items(limit is not None)
-            return [row[0] for row in await conn.execute(stmt, params)]
+        async def op(x: Executor) -> list[tuple[Any, ...]]:
+            return await x.all(x.sql.get_items(limit is not None), params)
 
-        texts = await self._run(op, write=False)
+        rows = await self._run(op, write=False)
         if limit is not None:
-            texts.reverse()
-        return [loads(text) for text in texts]
+            rows.reverse()
+        return [loads(row[0]) for row in rows]
 
     async def get_user_state(self, app_name: str, user_id: str) -> JSONObject:
         check_scope_id("app_name", app_name)
         check_scope_id("user_id", user_id)
         params = {"uh": _digest(app_name, user_id)}
 
-        async def op(conn: AsyncConnection) -> JSONObject:
-            rows = await conn.execute(self._statements(conn).user_scope, params)
-            return self._scope_dict(list(rows))
+        async def op(x: Executor) -> JSONObject:
+            return self._scope_dict(await x.all(x.sql.user_scope, params))
 
         return await self._run(op, write=False)
 
@@ -712,9 +755,8 @@ class SQLStore(StoreBase):
         check_scope_id("app_name", app_name)
         params = {"ah": _digest(app_name)}
 
-        async def op(conn: AsyncConnection) -> JSONObject:
-            rows = await conn.execute(self._statements(conn).app_scope, params)
-            return self._scope_dict(list(rows))
+        async def op(x: Executor) -> JSONObject:
+            return self._scope_dict(await x.all(x.sql.app_scope, params))
 
         return await self._run(op, write=False)
 
@@ -729,11 +771,11 @@ class SQLStore(StoreBase):
         session_state = _storable(dumps(delta.session))
         ids = self._ids(key)
 
-        async def op(conn: AsyncConnection) -> tuple[float, JSONObject, JSONObject]:
+        async def op(x: Executor) -> tuple[float, list[tuple[Any, ...]]]:
             stamp = now()
             try:
-                await conn.execute(
-                    self._statements(conn).create_session,
+                await x.run(
+                    x.sql.create_session,
                     {
                         **ids,
                         "app": key.app_name,
@@ -743,13 +785,14 @@ class SQLStore(StoreBase):
                         "now": stamp,
                     },
                 )
-            except sa.exc.IntegrityError as exc:
+            except (sa.exc.IntegrityError, sqlite3.IntegrityError) as exc:
                 raise AlreadyExists(key) from exc
-            await self._write_scopes(conn, ids, delta)
-            app, user = await self._read_scopes(conn, ids)
-            return stamp, app, user
+            await self._write_scopes(x, ids, delta)
+            return stamp, await x.all(x.sql.both_scopes, ids)
 
-        stamp, app, user = await self._run(op)
+        stamp, scopes = await self._run(op)
+        app = {loads(name): loads(value) for kind, name, value in scopes if kind == 1}
+        user = {loads(name): loads(value) for kind, name, value in scopes if kind == 2}
         return SessionRecord(
             key=key,
             state=merge_state(loads(session_state), app, user),
@@ -764,13 +807,12 @@ class SQLStore(StoreBase):
         check_key(key)
         ids = self._ids(key)
 
-        async def op(conn: AsyncConnection) -> None:
-            sql = self._statements(conn)
-            row = (await conn.execute(sql.lock_session(False), ids)).first()
+        async def op(x: Executor) -> None:
+            row = await x.first(x.sql.lock_session(False), ids)
             if row is None:
                 return
-            await conn.execute(sql.delete_events, {"id": row.id})
-            await conn.execute(sql.delete_session, {"id": row.id})
+            await x.run(x.sql.delete_events, {"id": row[0]})
+            await x.run(x.sql.delete_session, {"id": row[0]})
 
         await self._run(op)
 
@@ -789,31 +831,31 @@ class SQLStore(StoreBase):
         ids = self._ids(key)
         with_state = bool(delta.session)
 
-        async def op(conn: AsyncConnection) -> tuple[int, int]:
-            sql = self._statements(conn)
-            row = (await conn.execute(sql.lock_session(with_state), ids)).first()
+        async def op(x: Executor) -> tuple[int, int]:
+            row = await x.first(x.sql.lock_session(with_state), ids)
             if row is None:
                 raise SessionNotFound(key)
-            if expected_revision is not None and expected_revision != row.revision:
-                raise StaleSession(key, expected_revision, int(row.revision))
-            seq, revision = int(row.next_seq), int(row.revision) + 1
+            session_pk, current, next_seq = row[0], int(row[1]), int(row[2])
+            if expected_revision is not None and expected_revision != current:
+                raise StaleSession(key, expected_revision, current)
             params: dict[str, Any] = {
-                "id": row.id,
-                "rev": revision,
-                "ns": seq + 1 if event else seq,
+                "id": session_pk,
+                "rev": current + 1,
+                "ns": next_seq + 1 if event else next_seq,
                 "now": now(),
             }
             if with_state:
-                merged = loads(row.state)
+                merged = loads(row[3])
                 merged.update(delta.session)
                 params["state"] = _storable(dumps(merged))
-            await conn.execute(sql.update_session(with_state), params)
+            await x.run(x.sql.update_session(with_state), params)
             if event is not None:
-                await conn.execute(
-                    sql.insert_event, {"sid": row.id, "seq": seq, "ts": event[0], "data": event[1]}
+                await x.run(
+                    x.sql.insert_event,
+                    {"sid": session_pk, "seq": next_seq, "ts": event[0], "data": event[1]},
                 )
-            await self._write_scopes(conn, ids, delta)
-            return seq, revision
+            await self._write_scopes(x, ids, delta)
+            return next_seq, current + 1
 
         return await self._run(op)
 
@@ -851,8 +893,9 @@ class SQLStore(StoreBase):
         """One transaction: an upsert that creates or bumps the session, reserving
         ``len(items)`` sequence numbers, then one multi-row insert of the items.
 
-        Concurrent first writes all succeed: the upsert never fails on an
-        existing row, and it holds the session row lock until commit.
+        On PostgreSQL both are one statement. Concurrent first writes all
+        succeed: the upsert never fails on an existing row, and it holds the
+        session row lock until commit.
         """
         check_key(key)
         texts = [_storable(text) for text in encode_entries(items)]
@@ -861,8 +904,7 @@ class SQLStore(StoreBase):
         ids = self._ids(key)
         count = len(texts)
 
-        async def op(conn: AsyncConnection) -> None:
-            sql = self._statements(conn)
+        async def op(x: Executor) -> None:
             stamp = now()
             params = {
                 **ids,
@@ -872,14 +914,18 @@ class SQLStore(StoreBase):
                 "n": count,
                 "now": stamp,
             }
-            result = await conn.execute(sql.reserve_seqs, params)
-            if sql.f.returning:
-                row = result.one()
+            if x.sql.f.family == "postgresql":
+                await x.run(x.sql.add_items_pg, {**params, "ts": stamp, "datas": texts})
+                return
+            if x.sql.f.returning:
+                row = await x.first(x.sql.reserve_seqs, params)
             else:
-                row = (await conn.execute(sql.lock_session(False), ids)).one()
-            session_pk, first = row.id, int(row.next_seq) - count
-            await conn.execute(
-                sql.insert_event,
+                await x.run(x.sql.reserve_seqs, params)
+                row = await x.first(x.sql.lock_session(False), ids)
+            assert row is not None
+            session_pk, first = row[0], int(row[-1]) - count
+            await x.many(
+                x.sql.insert_event,
                 [
                     {"sid": session_pk, "seq": first + index, "ts": stamp, "data": text}
                     for index, text in enumerate(texts)
@@ -897,21 +943,22 @@ class SQLStore(StoreBase):
         check_key(key)
         ids = self._ids(key)
 
-        async def op(conn: AsyncConnection) -> str | None:
-            sql = self._statements(conn)
-            row = (await conn.execute(sql.lock_session(False), ids)).first()
+        async def op(x: Executor) -> str | None:
+            row = await x.first(x.sql.lock_session(False), ids)
             if row is None:
                 return None
-            if sql.f.delete_returning:
-                popped = (await conn.execute(sql.pop_newest, {"id": row.id})).first()
+            session_pk = row[0]
+            text: str | None
+            if x.sql.f.delete_returning:
+                popped = await x.first(x.sql.pop_newest, {"id": session_pk})
                 text = None if popped is None else popped[0]
             else:
-                newest = (await conn.execute(sql.newest_event, {"id": row.id})).first()
-                text = None if newest is None else newest.data
+                newest = await x.first(x.sql.newest_event, {"id": session_pk})
+                text = None if newest is None else newest[1]
                 if newest is not None:
-                    await conn.execute(sql.delete_event, {"id": row.id, "seq": newest.seq})
+                    await x.run(x.sql.delete_event, {"id": session_pk, "seq": newest[0]})
             if text is not None:
-                await conn.execute(sql.bump_by_id, {"id": row.id, "now": now()})
+                await x.run(x.sql.bump_by_id, {"id": session_pk, "now": now()})
             return text
 
         text = await self._run(op)
@@ -923,13 +970,11 @@ class SQLStore(StoreBase):
     async def clear_session(self, key: SessionKey) -> None:
         """Bump the revision (locking the row), then delete every event."""
         check_key(key)
-        ids = self._ids(key)
+        params = {"h": _digest(key.app_name, key.user_id, key.session_id)}
 
-        async def op(conn: AsyncConnection) -> None:
-            sql = self._statements(conn)
-            bumped = await conn.execute(sql.bump_by_key, {"h": ids["h"], "now": now()})
-            if bumped.rowcount:
-                await conn.execute(sql.delete_events_by_key, {"h": ids["h"]})
+        async def op(x: Executor) -> None:
+            if await x.run(x.sql.bump_by_key, {**params, "now": now()}):
+                await x.run(x.sql.delete_events_by_key, params)
 
         await self._run(op)
 

@@ -1,0 +1,106 @@
+"""How a store operation sends its statements: through SQLAlchemy, or straight
+to aiosqlite.
+
+Operations are written once against :class:`Executor`. On PostgreSQL and
+MySQL it is SQLAlchemy's ``AsyncConnection``. On SQLite every DBAPI call of
+SQLAlchemy's aiosqlite adapter is a hop to the connection's worker thread
+(cursor, execute, fetch, close: four per statement), so the SQLite executor
+sends each statement with one aiosqlite call on the same pooled connection,
+using SQLite's own ``:name`` parameters. Rows are plain tuples either way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import TextClause
+
+from .sql import Statements
+
+__all__ = ["Executor", "SAExecutor", "SQLiteExecutor"]
+
+Params = Mapping[str, Any]
+
+
+class Executor(Protocol):
+    """The four ways an operation talks to the database."""
+
+    sql: Statements
+
+    async def all(self, stmt: TextClause, params: Params) -> list[tuple[Any, ...]]: ...
+
+    async def first(self, stmt: TextClause, params: Params) -> tuple[Any, ...] | None: ...
+
+    async def run(self, stmt: TextClause, params: Params) -> int:
+        """Execute a statement returning no rows; the row count."""
+        ...
+
+    async def many(self, stmt: TextClause, rows: Sequence[Params]) -> None: ...
+
+
+class SAExecutor:
+    """Statements through a SQLAlchemy ``AsyncConnection``."""
+
+    def __init__(self, conn: AsyncConnection, sql: Statements) -> None:
+        self.conn = conn
+        self.sql = sql
+
+    async def all(self, stmt: TextClause, params: Params) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in await self.conn.execute(stmt, dict(params))]
+
+    async def first(self, stmt: TextClause, params: Params) -> tuple[Any, ...] | None:
+        row = (await self.conn.execute(stmt, dict(params))).first()
+        return None if row is None else tuple(row)
+
+    async def run(self, stmt: TextClause, params: Params) -> int:
+        return int((await self.conn.execute(stmt, dict(params))).rowcount)
+
+    async def many(self, stmt: TextClause, rows: Sequence[Params]) -> None:
+        await self.conn.execute(stmt, [dict(row) for row in rows])
+
+
+_IN_PARAM = re.compile(r"IN :(\w+)")
+
+
+class SQLiteExecutor:
+    """Statements straight through the pooled connection's aiosqlite object."""
+
+    def __init__(self, aioconn: Any, sql: Statements) -> None:
+        self.aioconn = aioconn
+        self.sql = sql
+
+    @staticmethod
+    def _text(stmt: TextClause, params: Params) -> tuple[str, dict[str, Any]]:
+        text = stmt.text
+        values = dict(params)
+        if "IN :" in text:  # expand list parameters: IN :xs -> IN (:xs_0, :xs_1, ...)
+
+            def expand(match: re.Match[str]) -> str:
+                name = match.group(1)
+                items = values.pop(name)
+                for index, item in enumerate(items):
+                    values[f"{name}_{index}"] = item
+                names = ", ".join(f":{name}_{index}" for index in range(len(items)))
+                return f"IN ({names or 'NULL'})"
+
+            text = _IN_PARAM.sub(expand, text)
+        return text, values
+
+    async def all(self, stmt: TextClause, params: Params) -> list[tuple[Any, ...]]:
+        text, values = self._text(stmt, params)
+        return [tuple(row) for row in await self.aioconn.execute_fetchall(text, values)]
+
+    async def first(self, stmt: TextClause, params: Params) -> tuple[Any, ...] | None:
+        rows = await self.all(stmt, params)
+        return rows[0] if rows else None
+
+    async def run(self, stmt: TextClause, params: Params) -> int:
+        text, values = self._text(stmt, params)
+        cursor = await self.aioconn.execute(text, values)
+        return int(cursor.rowcount)
+
+    async def many(self, stmt: TextClause, rows: Sequence[Params]) -> None:
+        await self.aioconn.executemany(stmt.text, [dict(row) for row in rows])
