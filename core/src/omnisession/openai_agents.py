@@ -35,7 +35,7 @@ from agents.memory.session_settings import (
     resolve_session_limit,
 )
 
-from .errors import AlreadyExists, OmnisessionError, SessionNotFound
+from .errors import AlreadyExists, InvalidKey, OmnisessionError, SessionNotFound
 from .model import APP_PREFIX, TEMP_PREFIX, USER_PREFIX, JSONObject, SessionKey, SessionRecord
 from .plugins import open_store
 from .store import SessionStore
@@ -141,6 +141,8 @@ class OmniSession:
         if store is not None and isinstance(store, str):
             raise TypeError(f"store= got the string {store!r}; pass a URL as url={store!r} instead")
         # Validates the ids (InvalidKey) before any store is opened.
+        if session_id == "":
+            raise InvalidKey("session_id must not be empty; give every conversation thread an id")
         self._key = SessionKey(app_name, session_id if user_id is None else user_id, session_id)
         self.session_id = session_id
         self.session_settings = (
