@@ -198,3 +198,21 @@ def test_round_trips_one_to_the_session_node_then_one_per_scope_in_parallel() ->
             }
 
     run(scenario())
+
+
+def test_more_concurrent_operations_than_connections_all_succeed() -> None:
+    """redis-py's cluster client fails at once when a node's pool is empty; the store
+    queues operations instead, so a burst far larger than max_connections succeeds."""
+
+    async def scenario() -> None:
+        async with cluster_store(max_connections=6) as (store, _):
+            keys = [SessionKey(APP, f"u{i % 3}", f"s{i}") for i in range(60)]
+            await asyncio.gather(*(store.add_items(k, [{"i": i}]) for i, k in enumerate(keys)))
+            records = await asyncio.gather(*(store.get_session(k) for k in keys))
+            assert [[e.data["i"] for e in r.events] for r in records if r] == [
+                [i] for i in range(60)
+            ]
+            listed = await store.list_sessions(APP, page_size=100)
+            assert len(listed.sessions) == 60
+
+    run(scenario())

@@ -71,6 +71,7 @@ def test_options_come_from_the_url_or_keywords() -> None:
         ("redis://localhost?persistent=maybe", {}, "true or false"),
         ("redis+cluster://host:notaport", {}, "host:port"),
         ("redis+cluster://", {}, "at least one node"),
+        ("redis://localhost?decode_responses=yes", {}, "decode_responses"),
     ],
 )
 def test_bad_options_are_rejected_clearly(

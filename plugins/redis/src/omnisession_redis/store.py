@@ -20,7 +20,8 @@ import asyncio
 import math
 import socket
 import threading
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
@@ -200,6 +201,7 @@ class _Entry:
         self.client = client
         self.ready = False
         self.lock: asyncio.Lock | None = None
+        self.permits: asyncio.Semaphore | None = None
 
 
 class _LoopClients:
@@ -210,9 +212,10 @@ class _LoopClients:
     and send them to the wrong nodes, which then fail on ``MOVED``.
     """
 
-    def __init__(self, make: Callable[[], Any], cluster: bool) -> None:
+    def __init__(self, make: Callable[[], Any], cluster: bool, limit: int | None = None) -> None:
         self._make = make
         self._cluster = cluster
+        self._limit = limit
         self._lock = threading.Lock()
         self._by_loop: dict[asyncio.AbstractEventLoop, _Entry] = {}
 
@@ -226,6 +229,24 @@ class _LoopClients:
                 entry = self._by_loop[loop] = _Entry(self._make())
                 entry.ready = not self._cluster
             return entry
+
+    @asynccontextmanager
+    async def permit(self) -> AsyncIterator[None]:
+        """Bound the operations in flight on this loop's client (``None``: unbounded).
+
+        redis-py's cluster client fails a command at once (``MaxConnectionsError``)
+        when a node's pool is exhausted instead of waiting for a connection, so a
+        cluster store admits at most ``max_connections // 3`` operations at a time
+        (one operation uses up to three connections at once).
+        """
+        if self._limit is None:
+            yield
+            return
+        entry = self._entry()
+        if entry.permits is None:
+            entry.permits = asyncio.Semaphore(self._limit)
+        async with entry.permits:
+            yield
 
     def peek(self) -> Any:
         """The running loop's client, without initialising it."""
@@ -285,8 +306,9 @@ class RedisStore(StoreBase):
         app_ttl: float | None = None,
         persistent: bool = False,
         location: str = "redis",
+        max_operations: int | None = None,
     ) -> None:
-        self._clients = _LoopClients(connect, cluster)
+        self._clients = _LoopClients(connect, cluster, max_operations)
         self._cluster = cluster
         self._keys = KeyLayout(check_prefix(prefix))
         self._ttl_ms = _ms(_check_ttl("ttl", ttl))
@@ -331,8 +353,13 @@ class RedisStore(StoreBase):
             # Not committed: the server did not know the script. EVAL caches it.
             return await client.eval(script.source, len(keys), *keys, *args)
 
-    async def _read(self, doing: str, call: Callable[[Any], Awaitable[T]]) -> T:
+    async def _read(
+        self, doing: str, call: Callable[[Any], Awaitable[T]], *, limited: bool = True
+    ) -> T:
         """Run a read; on a lost connection retry once on a fresh one (reads are idempotent)."""
+        if limited:
+            async with self._clients.permit():
+                return await self._read(doing, call, limited=False)
         for attempt in (1, 2):
             try:
                 return await call(await self._clients.get())
@@ -346,6 +373,13 @@ class RedisStore(StoreBase):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _write(
+        self, doing: str, *args: Any, **kwargs: Any
+    ) -> tuple[list[Any], tuple[Any, Any] | None]:
+        """:meth:`_write_once` while holding one of the loop's operation permits."""
+        async with self._clients.permit():
+            return await self._write_once(doing, *args, **kwargs)
+
+    async def _write_once(
         self,
         doing: str,
         script: scripts.Script,
@@ -428,6 +462,7 @@ class RedisStore(StoreBase):
             return await self._read(
                 doing,
                 lambda client: self._eval(client, scripts.SCOPE, keys, [flag, *segment]),
+                limited=False,  # the write holds the permit already
             )
 
         try:
@@ -451,6 +486,8 @@ class RedisStore(StoreBase):
         check_last(last)
         if since is not None:
             since = float(since)
+            if math.isnan(since):  # no timestamp is >= NaN, as in the reference store
+                last, since = 0, None
         session_keys = self._keys.session(key)
         user_state_key = self._keys.user(key.app_name, key.user_id)[0]
         app_state_key = self._keys.app(key.app_name)[0]
@@ -884,6 +921,11 @@ def open_redis_store(url: str, **options: Any) -> RedisStore:
         "maint_notifications_config": MaintNotificationsConfig(enabled=False),
         **options,
     }
+    given = dict(driver_query).get("decode_responses", driver.get("decode_responses", False))
+    if _to_bool("decode_responses", given):
+        raise ValueError("decode_responses must stay off: the store decodes payloads itself")
+    driver.pop("decode_responses", None)
+    driver_query = [(name, value) for name, value in driver_query if name != "decode_responses"]
     if scheme.endswith("+cluster"):
         # On MOVED, patch the slot map instead of closing every connection,
         # which fails the other commands in flight.
@@ -900,7 +942,14 @@ def open_redis_store(url: str, **options: Any) -> RedisStore:
         def connect_cluster() -> Any:
             return RedisCluster(startup_nodes=list(nodes), **kwargs)
 
-        return RedisStore(connect_cluster, cluster=True, location=location, **settings)
+        per_node = int(kwargs.get("max_connections") or 100)
+        return RedisStore(
+            connect_cluster,
+            cluster=True,
+            location=location,
+            max_operations=max(1, per_node // 3),
+            **settings,
+        )
     clean = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(driver_query), ""))
 
     def connect() -> Any:
