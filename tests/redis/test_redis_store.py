@@ -199,7 +199,7 @@ def test_connection_killed_while_a_write_waits_raises_and_commits_nothing() -> N
             await store.create_session(k)
             await store.append_event(k, {"i": 1})
             await store.get_items(k)  # the connection's last command is now ZRANGE
-            await admin.execute_command("CLIENT", "PAUSE", 2000, "WRITE")
+            await admin.client_pause(2000, all=False)
             try:
                 pending = asyncio.create_task(store.append_event(k, {"i": 2}))
                 while True:  # until the server holds our EVALSHA
@@ -213,7 +213,7 @@ def test_connection_killed_while_a_write_waits_raises_and_commits_nothing() -> N
                 for conn in held:
                     await admin.client_kill_filter(_id=conn["id"])
             finally:
-                await admin.execute_command("CLIENT", "UNPAUSE")
+                await admin.client_unpause()
             with pytest.raises(BackendUnavailable) as info:
                 await pending
             assert info.value.__cause__ is not None
@@ -250,7 +250,8 @@ def test_unreachable_server_raises_backend_unavailable_for_every_call() -> None:
 
 @contextmanager
 def standalone_server(directory: Path) -> Iterator[tuple[int, Any]]:
-    """A redis-server with an append-only file; yields its port and a restart function."""
+    """A redis-server with an append-only file and a Unix socket ``directory/redis.sock``;
+    yields its port and a restart function."""
     port = _free_port()
     process: list[subprocess.Popen[bytes]] = []
 
@@ -271,6 +272,8 @@ def standalone_server(directory: Path) -> Iterator[tuple[int, Any]]:
                     "always",
                     "--save",
                     "",
+                    "--unixsocket",
+                    str(directory / "redis.sock"),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -329,6 +332,23 @@ def test_restarted_server_keeps_sessions_intact(tmp_path: Path) -> None:
                     await store.append_event(k, {"i": 10}, expected_revision=before.revision)
                 listed = await store.list_sessions(k.app_name, k.user_id)
                 assert [r.key for r in listed.sessions] == [k]
+
+        run(scenario())
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+def test_unix_socket_urls_reach_the_server(tmp_path: Path) -> None:
+    with standalone_server(tmp_path) as (port, _):
+
+        async def scenario() -> None:
+            socket_url = f"unix://{tmp_path / 'redis.sock'}?db=3&prefix=sock"
+            async with (
+                open_store(socket_url) as over_socket,
+                open_store(f"redis://127.0.0.1:{port}/3?prefix=sock") as over_tcp,
+            ):
+                k = key()
+                await over_socket.add_items(k, [{"via": "unix"}])
+                assert await over_tcp.get_items(k) == [{"via": "unix"}]
 
         run(scenario())
 
@@ -421,8 +441,7 @@ def test_every_write_is_one_round_trip_and_scripts_reload_after_flush() -> None:
                 "delete_session": ["EVALSHA"],
             }
             await admin.script_flush()
-            appended = await store.add_items(k, [{"after": "flush"}])
-            assert appended is None
+            await store.add_items(k, [{"after": "flush"}])
             assert await store.get_items(k) == [{"after": "flush"}]
 
     run(scenario())
