@@ -37,10 +37,9 @@ from google.adk.sessions.base_session_service import GetSessionConfig
 from google.adk.sessions.session import Session
 from google.adk.tools.tool_context import ToolContext
 from google.genai import types
-from pydantic import Field
-
 from omnisession import Capability, SessionStore
 from omnisession.adk import OmniSessionService
+from pydantic import Field
 
 from .harness import ConformanceBase, case
 
@@ -451,13 +450,14 @@ class ADKServiceConformance(ConformanceBase):
 
     @case(BASE)
     async def state_delta_reaches_every_scope(self, store: SessionStore) -> None:
-        """One event's app:/user:/session deltas land in their scopes (shared as ADK shares them)."""
+        """One event's app:/user:/session deltas land in their scopes, shared as in ADK."""
         service = self.service(store)
         session = await service.create_session(app_name=self.app_name, user_id="u1")
         sibling = await service.create_session(app_name=self.app_name, user_id="u1")
         stranger = await service.create_session(app_name=self.app_name, user_id="u2")
         delta = {"app:motd": "hi", "user:lang": "fr", "step": 2, "cleared": None}
-        await service.append_event(session, _text_event("x", actions=EventActions(state_delta=delta)))
+        event = _text_event("x", actions=EventActions(state_delta=delta))
+        await service.append_event(session, event)
         assert session.state == delta
         assert (await self.fresh(service, session)).state == delta
         assert (await self.fresh(service, sibling)).state == {"app:motd": "hi", "user:lang": "fr"}

@@ -87,10 +87,16 @@ def encode_event(event: AdkEvent) -> JSONObject:
     ``mode="json"`` turns bytes into base64 and sets into sorted lists, which
     :func:`decode_event` turns back; ``exclude_none`` drops only fields whose
     value is ``None`` (every such field defaults to ``None``, so nothing is
-    lost). A state value that is not JSON raises ``InvalidEntry`` here, before
-    anything is written.
+    lost). Rich state values (datetimes, pydantic models) become JSON as in
+    ADK's ``DatabaseSessionService``; a value with no JSON form (a callable,
+    an arbitrary object) raises ``InvalidEntry`` here, before anything is
+    written, where ADK would silently store its ``repr()``.
     """
     try:
+        if event.actions and event.actions.state_delta:
+            # ADK's own serializer would store an unserialisable value as its
+            # repr() with a warning; refuse it instead, before any write.
+            to_jsonable_python(event.actions.state_delta)
         return event.model_dump(mode="json", exclude_none=True)
     except (PydanticSerializationError, TypeError, ValueError) as exc:
         raise InvalidEntry(
@@ -119,6 +125,9 @@ class _FastEventDecoder:
         self._validate: Callable[[Any], Any] | None = None
 
     def __call__(self, data: JSONObject) -> AdkEvent:
+        if not _CONVENIENCE_KEYS.isdisjoint(data):
+            # Written by someone else with ADK's shorthand keys: let ADK route them.
+            return AdkEvent.model_validate(data)
         validate = self._validate
         if validate is None:
             validate = self._build()
@@ -183,6 +192,8 @@ def _fast_validator() -> SchemaValidator:
 
 
 _MISSING = object()
+#: Keys ``Event``'s before-validator routes to nested fields (``message`` -> content, ...).
+_CONVENIENCE_KEYS = frozenset({"message", "state", "route", "node_path"})
 _GC_PAUSE_THRESHOLD = 256
 _decoder = _FastEventDecoder()
 
