@@ -9,10 +9,13 @@ file in a temporary directory. The conformance suite itself runs on the
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
 import shutil
 import subprocess
 import time
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -92,8 +95,18 @@ def test_one_store_serves_every_event_loop_and_thread() -> None:
             assert sorted((i["t"], i["i"]) for i in items) == sorted(
                 (t, i) for t in ("main", "thread", "late") for i in range(10)
             )
+            # One run_sync-style call after another does not pile up open sockets:
+            # the client of a closed loop is closed when the next loop needs one.
+            opened = len(os.listdir("/proc/self/fd"))
+            for n in range(6):
+                await asyncio.to_thread(in_fresh_loop, f"again{n}")
+            assert len(os.listdir("/proc/self/fd")) - opened <= 2
 
-    run(scenario())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        run(scenario())
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
 # -- TTL ---------------------------------------------------------------------------------

@@ -172,7 +172,13 @@ def _payload(member: bytes) -> JSONObject:
 
 
 def _abandon(client: Any) -> None:
-    """Shut down the sockets of a client whose event loop is closed (it cannot be awaited)."""
+    """Close the sockets of a client whose event loop is closed (it cannot be awaited).
+
+    ``Runner.run_sync`` leaves one such client per call. Its transports can no
+    longer schedule their own close, so the sockets are closed directly (this
+    reaches into asyncio and redis-py internals, each step guarded), instead of
+    waiting for the garbage collector.
+    """
     connections: list[Any] = []
     pool = getattr(client, "connection_pool", None)
     if pool is not None:
@@ -180,16 +186,25 @@ def _abandon(client: Any) -> None:
         connections += list(getattr(pool, "_in_use_connections", []))
     manager = getattr(client, "nodes_manager", None)
     if manager is not None:
-        for node in list(getattr(manager, "nodes_cache", {}).values()):
+        nodes = list(getattr(manager, "nodes_cache", {}).values())
+        nodes += list(getattr(manager, "startup_nodes", {}).values())
+        for node in nodes:
             connections += list(getattr(node, "_connections", []))
+        if hasattr(client, "_initialize"):
+            client._initialize = True  # a discarded cluster client: no "unclosed" warning
     for connection in connections:
         writer = getattr(connection, "_writer", None)
         if writer is None:
             continue
+        transport = getattr(writer, "transport", None)
+        sock = getattr(transport, "_sock", None)
         try:
-            sock = writer.transport.get_extra_info("socket")
-            if sock is not None:
-                sock.shutdown(socket.SHUT_RDWR)
+            if isinstance(sock, socket.socket):
+                sock.close()
+                transport._sock = None  # type: ignore[union-attr]
+                transport._closing = True  # type: ignore[union-attr]
+            connection._writer = None
+            connection._reader = None
         except (OSError, AttributeError, RuntimeError):
             pass
 
