@@ -147,3 +147,18 @@ def test_adk_api_server_uses_an_omnisession_url(agents_dir: tuple[Path, str]) ->
     assert record is not None, "the server did not write to the omnisession store"
     assert len(record.events) == 4
     assert record.state["user:name"] == "Ada"
+
+
+def test_services_yaml_can_name_the_class() -> None:
+    """ADK's services.yaml route: ``class: omnisession.adk.OmniSessionService`` for a scheme."""
+    from google.adk.cli.service_registry import _register_services_from_yaml_config
+
+    adk_registry = ServiceRegistry()
+    config = {
+        "services": [
+            {"scheme": "memory", "type": "session", "class": "omnisession.adk.OmniSessionService"}
+        ]
+    }
+    _register_services_from_yaml_config(config, adk_registry)
+    service = adk_registry.create_session_service("memory://", agents_dir="/agents")
+    assert isinstance(service, OmniSessionService)
