@@ -8,10 +8,10 @@ keep are recorded with the reason.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from google.adk.sessions.session import Session
 from google.genai.errors import ServerError
 from omnisession import (
     BackendUnavailable,
@@ -168,8 +168,14 @@ class _AdkIds:
     def to_service(self, key: SessionKey) -> tuple[str, str, str]:
         return key.app_name, key.user_id, key.session_id
 
-    def from_service(self, app_name: str, session: object) -> SessionKey | None:
-        return SessionKey(app_name, session.user_id, session.id)  # type: ignore[attr-defined]
+    def user_to_service(self, user_id: str) -> str:
+        return user_id
+
+    def from_service(self, app_name: str, session: Session) -> SessionKey | None:
+        return SessionKey(app_name, session.user_id, session.id)
+
+    def app_anchor(self, app_name: str) -> tuple[str, str, str] | None:
+        return None
 
 
 def test_adk_vertexai_url_names_project_location_and_engine() -> None:
@@ -190,19 +196,3 @@ def test_adk_vertexai_url_names_project_location_and_engine() -> None:
     for bad in ["adk+vertexai://p/l", "adk+vertexai://p/l/e/x", "adk+vertexai://p/l/"]:
         with pytest.raises(ValueError, match="PROJECT/LOCATION/AGENT_ENGINE_ID"):
             open_store(bad)
-
-
-def test_concurrent_writers_on_one_service_stay_atomic() -> None:
-    # One service object, many coroutines: the store's per-session lock keeps
-    # the read-compute-write of each write whole although the API has no
-    # stale-writer check of its own.
-    async def main() -> None:
-        store = _store(FakeAgentEngine())
-        key = SessionKey("app", "u", "busy")
-        await store.create_session(key)
-        await asyncio.gather(*(store.append_event(key, {"i": i}) for i in range(30)))
-        popped = await asyncio.gather(*(store.pop_item(key) for _ in range(35)))
-        values = sorted(item["i"] for item in popped if item is not None)
-        assert values == list(range(30))
-
-    asyncio.run(main())

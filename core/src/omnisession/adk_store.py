@@ -79,10 +79,16 @@ hold):
 any other service           base only, until measured.
 ==========================  =====================================================
 
-``get_app_state`` has no ADK counterpart: it is read from the merged state of
-the app's most recently updated session (``{}`` while the app has no session).
-``get_user_state`` uses the service's ``get_user_state`` and falls back the same
-way where the service raises ``NotImplementedError`` (Vertex AI). Sessions and
+``get_app_state`` has no ADK counterpart. The store creates one bookkeeping
+session per app, ``(app_name, "~", "~")`` (user and session ids starting with
+``~`` are escaped, so no key maps there; ``list_sessions`` hides it), and reads
+the app scope from its merged state, so app state stays readable after the
+app's last session is deleted. Where there is no such session (an app whose
+sessions were all created by something else) the app scope is read from the
+app's most recently updated session. ``get_user_state`` uses the service's
+``get_user_state`` and falls back the same way where the service raises
+``NotImplementedError`` (Vertex AI, which has no shared scopes and so no
+bookkeeping session). Sessions and
 events written to the service by anything but this store (e.g. an ADK
 ``Runner`` using the service directly) are listed, but their events are not
 entries and are skipped.
@@ -164,6 +170,7 @@ META_KEY = "__omnisession__"
 _METADATA_KEY = "omnisession"
 _AUTHOR = "omnisession"
 _MAX_RETRIES = 64
+_WINDOW_SLACK = 16
 # ``since`` pre-filter slack: services round timestamps to microseconds.
 _SINCE_SLACK = 1e-3
 
@@ -175,43 +182,72 @@ class ServiceIds(Protocol):
     """How a :class:`SessionKey` is spelled in a service, injectively.
 
     ``to_service`` gives the ``(app_name, user_id, session_id)`` passed to the
-    service; ``from_service`` maps a session the service listed for
+    service and ``user_to_service`` the user id alone (for user-state reads and
+    listings); ``from_service`` maps a session the service listed for
     ``app_name`` back to its key, or ``None`` when it is not one of this
     store's sessions of that app. Every session this store creates carries its
     key in its bookkeeping state, which ``from_service`` may use.
+    ``app_anchor`` names the bookkeeping session that keeps an app's state
+    readable (see :class:`ADKServiceStore`), or ``None`` where the service
+    has no shared app state to read.
     """
 
     def to_service(self, key: SessionKey) -> tuple[str, str, str]: ...
 
+    def user_to_service(self, user_id: str) -> str: ...
+
     def from_service(self, app_name: str, session: ADKSession) -> SessionKey | None: ...
+
+    def app_anchor(self, app_name: str) -> tuple[str, str, str] | None: ...
+
+
+def _escape(ident: str, *, strip_safe: bool) -> str:
+    if ident.startswith("~") or (strip_safe and ident != ident.strip()):
+        return "~" + ident.encode("utf-8").hex()
+    return ident
+
+
+def _unescape(ident: str) -> str | None:
+    if not ident.startswith("~"):
+        return ident
+    try:
+        return bytes.fromhex(ident[1:]).decode("utf-8") or None
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 class PlainIds:
-    """Ids passed through, except session ids a service would alter.
+    """Ids passed through, except a few a service would alter or that are reserved.
 
     ADK's in-memory and SQLite services ``strip()`` session ids, so ``" a"`` and
-    ``"a"`` would collide. Such ids (and, to stay injective, ids starting with
-    ``~``) are stored as ``~`` plus their UTF-8 hex; every other id is stored
-    as itself, so ADK tools show the sessions under their own names.
+    ``"a"`` would collide: such session ids are stored as ``~`` plus their
+    UTF-8 hex. Ids starting with ``~`` (session or user) are stored the same
+    way, which keeps the mapping injective and leaves the bare ``~`` free for
+    the per-app bookkeeping session ``(app_name, "~", "~")``. Every other id is
+    stored as itself, so ADK tools show the sessions under their own names.
     """
 
     def to_service(self, key: SessionKey) -> tuple[str, str, str]:
-        sid = key.session_id
-        if sid.startswith("~") or sid != sid.strip():
-            sid = "~" + sid.encode("utf-8").hex()
-        return key.app_name, key.user_id, sid
+        return (
+            key.app_name,
+            self.user_to_service(key.user_id),
+            _escape(key.session_id, strip_safe=True),
+        )
+
+    def user_to_service(self, user_id: str) -> str:
+        return _escape(user_id, strip_safe=False)
 
     def from_service(self, app_name: str, session: ADKSession) -> SessionKey | None:
-        sid = session.id
-        if sid.startswith("~"):
-            try:
-                sid = bytes.fromhex(sid[1:]).decode("utf-8")
-            except (ValueError, UnicodeDecodeError):
-                return None
+        user, sid = _unescape(session.user_id), _unescape(session.id)
+        if user is None or sid is None:
+            return None
         try:
-            return SessionKey(app_name, session.user_id, sid)
+            return SessionKey(app_name, user, sid)
         except InvalidKey:
             return None
+
+    def app_anchor(self, app_name: str) -> tuple[str, str, str] | None:
+        return app_name, "~", "~"
 
 
 class HashedIds:
@@ -228,6 +264,13 @@ class HashedIds:
     def to_service(self, key: SessionKey) -> tuple[str, str, str]:
         text = _json.dumps([key.app_name, key.user_id, key.session_id]).encode("utf-8")
         return key.app_name, key.user_id, "os" + hashlib.sha256(text).hexdigest()[:40]
+
+    def user_to_service(self, user_id: str) -> str:
+        return user_id
+
+    def app_anchor(self, app_name: str) -> tuple[str, str, str] | None:
+        # The Agent Engine has no app scope: an anchor would only see itself.
+        return None
 
     def from_service(self, app_name: str, session: ADKSession) -> SessionKey | None:
         raw = session.state.get(META_KEY)
@@ -414,6 +457,13 @@ def _meta_of(session: ADKSession) -> _Meta:
     return _Meta(0, 1, session.last_update_time)
 
 
+def _scope_of(session: ADKSession, prefix: str) -> JSONObject:
+    """One scope of a session's merged state, un-prefixed and copied."""
+    scope = {k[len(prefix) :]: v for k, v in session.state.items() if k.startswith(prefix)}
+    copied: JSONObject = _json.loads(_json.dumps(scope, what="stored state"))
+    return copied
+
+
 def _public_state(session: ADKSession) -> JSONObject:
     state = {k: v for k, v in session.state.items() if k != META_KEY}
     copied: JSONObject = _json.loads(_json.dumps(state, what="stored state"))
@@ -524,6 +574,7 @@ class ADKServiceStore(StoreBase):
         self._owns_service = owns_service
         self._locks = _locks_for(service)
         self._closed = False
+        self._anchored: set[str] = set()
 
     def __repr__(self) -> str:
         return f"ADKServiceStore({type(self.service).__name__})"
@@ -559,7 +610,9 @@ class ADKServiceStore(StoreBase):
         if last == 0:
             session = await self._fetch(key, 0)
             return None if session is None else (session, [])
-        window = last
+        # A little more than asked for, so a few tombstones in the tail do not
+        # cost a second round trip; widened fourfold while they hide entries.
+        window = None if last is None else last + _WINDOW_SLACK
         while True:
             session = await self._fetch(key, window, after)
             if session is None:
@@ -567,7 +620,7 @@ class ADKServiceStore(StoreBase):
             found, complete = _visible(session.events, last)
             if complete or window is None or len(session.events) < window:
                 break
-            window *= 2
+            window *= 4
         found.reverse()
         if since is not None:
             found = [entry for entry in found if entry[1] >= since]
@@ -683,8 +736,9 @@ class ADKServiceStore(StoreBase):
         size = check_page_size(page_size)
         after = tuple(decode_cursor(cursor, 3)) if cursor else None
         self._check_open()
+        service_user = None if user_id is None else self.ids.user_to_service(user_id)
         with _translated(f"app {app_name!r}", self.service):
-            response = await self.service.list_sessions(app_name=app_name, user_id=user_id)
+            response = await self.service.list_sessions(app_name=app_name, user_id=service_user)
         rows = []
         for session in response.sessions:
             key = self.ids.from_service(app_name, session)
@@ -711,7 +765,9 @@ class ADKServiceStore(StoreBase):
         self._check_open()
         with _translated(f"user {user_id!r} of app {app_name!r}", self.service):
             try:
-                state = await self.service.get_user_state(app_name=app_name, user_id=user_id)
+                state = await self.service.get_user_state(
+                    app_name=app_name, user_id=self.ids.user_to_service(user_id)
+                )
             except NotImplementedError:
                 return await self._scope_from_sessions(app_name, user_id, USER_PREFIX)
         copied: JSONObject = _json.loads(_json.dumps(dict(state), what="stored state"))
@@ -720,20 +776,50 @@ class ADKServiceStore(StoreBase):
     async def get_app_state(self, app_name: str) -> JSONObject:
         check_scope_id("app_name", app_name)
         self._check_open()
+        anchor = self.ids.app_anchor(app_name)
+        if anchor is not None:
+            app, user, sid = anchor
+            with _translated(f"app {app_name!r}", self.service):
+                session = await self.service.get_session(
+                    app_name=app,
+                    user_id=user,
+                    session_id=sid,
+                    config=GetSessionConfig(num_recent_events=0),
+                )
+            if session is not None:
+                return _scope_of(session, APP_PREFIX)
         return await self._scope_from_sessions(app_name, None, APP_PREFIX)
+
+    async def _anchor_app(self, app_name: str) -> None:
+        """Create the app's bookkeeping session once, so its app state stays readable."""
+        anchor = self.ids.app_anchor(app_name)
+        if anchor is None or app_name in self._anchored:
+            return
+        app, user, sid = anchor
+        with _translated(f"app {app_name!r}", self.service):
+            config = GetSessionConfig(num_recent_events=0)
+            if (
+                await self.service.get_session(
+                    app_name=app, user_id=user, session_id=sid, config=config
+                )
+                is None
+            ):
+                with contextlib.suppress(AlreadyExistsError, AlreadyExists):
+                    await self.service.create_session(
+                        app_name=app, user_id=user, session_id=sid, state={}
+                    )
+        self._anchored.add(app_name)
 
     async def _scope_from_sessions(
         self, app_name: str, user_id: str | None, prefix: str
     ) -> JSONObject:
         """A scope read from the merged state of the newest session that shows it."""
+        service_user = None if user_id is None else self.ids.user_to_service(user_id)
         with _translated(f"app {app_name!r}", self.service):
-            response = await self.service.list_sessions(app_name=app_name, user_id=user_id)
+            response = await self.service.list_sessions(app_name=app_name, user_id=service_user)
         for session in reversed(response.sessions):
-            if self.ids.from_service(app_name, session) is None:
-                continue
-            scope = {k[len(prefix) :]: v for k, v in session.state.items() if k.startswith(prefix)}
-            copied: JSONObject = _json.loads(_json.dumps(scope, what="stored state"))
-            return copied
+            if self.ids.from_service(app_name, session) is not None:
+                return _scope_of(session, prefix)
         return {}
 
     # -- writes ------------------------------------------------------------------
@@ -755,6 +841,7 @@ class ADKServiceStore(StoreBase):
                 raise InvalidKey(
                     f"{type(self.service).__name__} refuses session {key}: {exc}"
                 ) from exc
+        await self._anchor_app(key.app_name)
         return self._record(key, session, [])
 
     async def delete_session(self, key: SessionKey) -> None:
