@@ -161,8 +161,11 @@ def _markdown(
         "services by appending one real event through the service and bulk-copying its stored "
         "row (or object) in the service's own table (or in-memory session).",
         "- Up to 100 samples per figure, fewer for slow ones (a 2 s budget per figure, at "
-        "least 3 samples); p99 of few samples is their maximum.",
-        "- The machine also ran other workloads during the run; figures are wall-clock.",
+        "least 3 samples, or 1 when a single call takes more than 10 budgets); p99 of few "
+        "samples is their maximum.",
+        "- Figures are wall-clock. Load average of the machine (1 min) when the run started: "
+        f"{environment['load'][0]:.1f}, when it ended: {environment['load'][1]:.1f} "
+        f"({m['cores']} cores); other processes shared the CPU when these exceed the core count.",
     ]
     if skipped:
         lines += ["", "Skipped engines:", "", *(f"- {s}" for s in skipped)]
@@ -247,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         env_urls = os.environ.get("OMNISESSION_BENCH_URLS", "").split()
         urls = args.url or env_urls or default_urls(workdir)
         started = time.perf_counter()
+        load_before = os.getloadavg()[0]
         reports, skipped = asyncio.run(_run_all(urls, config))
+        load_after = os.getloadavg()[0]
         server_versions: dict[str, str] = {}
         for report_url in urls:
             if _reachable(report_url):
@@ -258,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(),
         "versions": versions(),
+        "load": (load_before, load_after),
     }
     command = "python -m omnisession_bench.results" + (
         f" --events {args.events}" if args.events != 100_000 else ""
