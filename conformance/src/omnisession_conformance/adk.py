@@ -525,6 +525,24 @@ class ADKServiceConformance(ConformanceBase):
         ]
 
     @case(BASE)
+    async def concurrent_appends_through_one_session_object_all_land(
+        self, store: SessionStore
+    ) -> None:
+        """Branches sharing one session object append concurrently: every event lands once."""
+        service = self.service(store)
+        session = await service.create_session(app_name=self.app_name, user_id="u1")
+        events = [
+            _text_event(f"branch {i}", actions=EventActions(state_delta={f"b{i}": i}))
+            for i in range(4)
+        ]
+        await asyncio.gather(*(service.append_event(session, event) for event in events))
+        assert sorted(_texts(session)) == [f"branch {i}" for i in range(4)]
+        stored = await self.fresh(service, session)
+        assert _texts(stored) == _texts(session), "storage order is the session's order"
+        assert stored.state == {f"b{i}": i for i in range(4)}
+        await service.append_event(session, _text_event("after"))  # still current
+
+    @case(BASE)
     async def append_updates_last_update_time(self, store: SessionStore) -> None:
         """After append_event, session.last_update_time is the event's timestamp, as in ADK."""
         service = self.service(store)

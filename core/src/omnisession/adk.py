@@ -36,9 +36,11 @@ put one line in the agents directory's ``services.py`` (ADK imports it)::
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, cast
@@ -283,6 +285,11 @@ class OmniSessionService(BaseSessionService):
                 "OmniSessionService needs a store or a store URL, e.g. "
                 "OmniSessionService('sqlite:///sessions.db')"
             )
+        # Unused locks vanish with their last user (weak values).
+        self._locks: weakref.WeakValueDictionary[tuple[int, SessionKey], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        self._locks_guard = threading.Lock()
         for name in _ADK_CLI_OPTIONS:
             options.pop(name, None)
         if isinstance(target, str):
@@ -401,6 +408,21 @@ class OmniSessionService(BaseSessionService):
         if event.partial:
             return event
         key = _key(session.app_name, session.user_id, session.id)
+        # Appends to one session from this service are serialised (per event
+        # loop), so two branches sharing a session object never race each
+        # other into a StaleSessionError; other writers still get one.
+        async with self._lock_for(key):
+            return await self._append_locked(key, session, event)
+
+    def _lock_for(self, key: SessionKey) -> asyncio.Lock:
+        loop_key = (id(asyncio.get_running_loop()), key)
+        with self._locks_guard:
+            lock = self._locks.get(loop_key)
+            if lock is None:
+                lock = self._locks[loop_key] = asyncio.Lock()
+            return lock
+
+    async def _append_locked(self, key: SessionKey, session: Session, event: AdkEvent) -> AdkEvent:
         if _holds(session, event):
             return event
         self._apply_temp_state(session, event)
