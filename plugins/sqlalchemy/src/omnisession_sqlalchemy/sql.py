@@ -173,6 +173,48 @@ class Statements:
             f"updated_at = {self.greatest}(s.updated_at, :now) RETURNING id, next_seq"
         )
 
+    @functools.cache  # noqa: B019
+    def apply_pg(self, event: bool, state: bool, cas: bool, app: bool, user: bool) -> TextClause:
+        """PostgreSQL: append_event / update_state as ONE statement.
+
+        A conditional ``UPDATE`` of the session row (``revision = :exp`` when
+        ``cas``) feeds the event ``INSERT`` and the scope upserts, so when the
+        condition fails nothing at all is written. Returns ``(seq, revision)``,
+        or no row when the session is missing or at another revision.
+        """
+        sets = (
+            "revision = revision + 1, next_seq = next_seq + :inc, "
+            "updated_at = GREATEST(updated_at, :now)"
+        )
+        if state:
+            sets += ", state = :state"
+        where = "key_hash = :h" + (" AND revision = :exp" if cas else "")
+        parts = [
+            f"s AS (UPDATE {self.s} SET {sets} WHERE {where} "
+            "RETURNING id, next_seq - :inc AS seq, revision)"
+        ]
+        if event:
+            parts.append(
+                f"ev AS (INSERT INTO {self.e} (session_pk, seq, ts, data) SELECT id, seq, "
+                "CAST(:ts AS DOUBLE PRECISION), CAST(:data AS TEXT) FROM s)"
+            )
+        scopes = [("a", self.a, "app_hash", "ah")] if app else []
+        scopes += [("u", self.u, "user_hash", "uh")] if user else []
+        for name, table, column, scope in scopes:
+            parts.append(
+                f"{name} AS (INSERT INTO {table} ({column}, name_hash, name, value) "
+                f"SELECT CAST(:{scope} AS TEXT), x.nh, x.name, x.value FROM s, "
+                f"unnest(CAST(:{name}_nh AS TEXT[]), CAST(:{name}_name AS TEXT[]), "
+                f"CAST(:{name}_value AS TEXT[])) AS x(nh, name, value) "
+                f"ON CONFLICT ({column}, name_hash) DO UPDATE SET value = excluded.value)"
+            )
+        return sa.text("WITH " + ", ".join(parts) + " SELECT seq, revision FROM s")
+
+    @functools.cached_property
+    def session_head(self) -> TextClause:
+        """Revision and session state, unlocked (the compare-and-set reads it)."""
+        return sa.text(f"SELECT revision, state FROM {self.s} WHERE key_hash = :h")
+
     @functools.cached_property
     def add_items_pg(self) -> TextClause:
         """PostgreSQL: :attr:`reserve_seqs` and the insert of every item in ONE statement.

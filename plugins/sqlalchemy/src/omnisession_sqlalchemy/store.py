@@ -92,6 +92,7 @@ T = TypeVar("T")
 
 _RETRIES_AFTER_DISCONNECT = 1
 _RETRIES_AFTER_DEADLOCK = 8
+_CAS_ROUNDS = 16
 _DEADLOCK_SQLSTATES = {"40P01", "40001"}
 _MYSQL_DEADLOCK_CODES = {1213}
 _SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
@@ -407,11 +408,21 @@ class SQLStore(StoreBase):
         args = getattr(orig, "args", ())
         return bool(self._family == "mysql" and args and args[0] in _MYSQL_DEADLOCK_CODES)
 
-    async def _run(self, op: Callable[[Executor], Awaitable[T]], *, write: bool = True) -> T:
-        """Run ``op`` in one transaction, after making sure the schema is there."""
+    async def _run(
+        self,
+        op: Callable[[Executor], Awaitable[T]],
+        *,
+        write: bool = True,
+        single: bool = False,
+    ) -> T:
+        """Run ``op`` in one transaction, after making sure the schema is there.
+
+        ``single``: ``op`` is one statement, atomic on its own; PostgreSQL runs
+        it without ``BEGIN``/``COMMIT`` round trips.
+        """
         if not self._ready:
             await self._prepare()
-        return await self._transaction(op, write=write)
+        return await self._transaction(op, write=write, single=single)
 
     async def _transaction(
         self,
@@ -419,6 +430,7 @@ class SQLStore(StoreBase):
         *,
         write: bool,
         schema_op: Callable[[AsyncConnection], Awaitable[T]] | None = None,
+        single: bool = False,
     ) -> T:
         """One transaction on a pooled connection, retried only when nothing committed.
 
@@ -433,10 +445,15 @@ class SQLStore(StoreBase):
             committing = False
             try:
                 async with self._serialised(loop_engine, write):
-                    engine = loop_engine.engine if write else loop_engine.reader
+                    autocommit = not write or (single and self._family == "postgresql")
+                    engine = loop_engine.reader if autocommit else loop_engine.engine
                     async with engine.connect() as conn:
                         if self._family == "sqlite":
                             return await self._sqlite_transaction(conn, op, schema_op, write)
+                        if write and autocommit:
+                            # the statement commits by itself: once it is sent,
+                            # a lost connection may hide a commit, so no retry
+                            committing = True
                         if schema_op is not None:
                             result = await schema_op(conn)
                         else:
@@ -451,7 +468,7 @@ class SQLStore(StoreBase):
                 if getattr(exc, "_omnisession_committing", False):
                     committing = True
                 if (
-                    not committing
+                    (not committing or single)  # a deadlocked statement was rolled back
                     and self._is_deadlock(exc)
                     and deadlocks < _RETRIES_AFTER_DEADLOCK
                 ):
@@ -830,6 +847,10 @@ class SQLStore(StoreBase):
         """
         ids = self._ids(key)
         with_state = bool(delta.session)
+        if self._family == "postgresql":
+            done = await self._apply_pg(key, ids, delta, expected_revision, event)
+            if done is not None:
+                return done
 
         async def op(x: Executor) -> tuple[int, int]:
             row = await x.first(x.sql.lock_session(with_state), ids)
@@ -858,6 +879,67 @@ class SQLStore(StoreBase):
             return next_seq, current + 1
 
         return await self._run(op)
+
+    async def _apply_pg(
+        self,
+        key: SessionKey,
+        ids: Mapping[str, str],
+        delta: StateDelta,
+        expected_revision: int | None,
+        event: tuple[float, str] | None,
+    ) -> tuple[int, int] | None:
+        """PostgreSQL: the write of :meth:`_apply` as ONE compare-and-set statement.
+
+        Without session state to merge, the statement is conditional on
+        ``expected_revision`` (if any) and is the whole write. With session
+        state, the state is read first and the statement is conditional on the
+        revision read; if another writer got in between, it is read again.
+        ``None`` after too many such rounds: the caller then takes the row lock.
+        """
+        params: dict[str, Any] = {"h": ids["h"], "now": now(), "inc": 1 if event else 0}
+        if event is not None:
+            params["ts"], params["data"] = event
+        for name, scope, values in (("a", "ah", delta.app), ("u", "uh", delta.user)):
+            rows = _scope_rows(ids[scope], values)
+            if rows:
+                params[scope] = ids[scope]
+                params[f"{name}_nh"] = [row["nh"] for row in rows]
+                params[f"{name}_name"] = [row["name"] for row in rows]
+                params[f"{name}_value"] = [row["value"] for row in rows]
+        with_state = bool(delta.session)
+        cas = with_state or expected_revision is not None
+
+        async def read(x: Executor) -> tuple[Any, ...] | None:
+            return await x.first(x.sql.session_head, params)
+
+        async def write(x: Executor) -> tuple[Any, ...] | None:
+            stmt = x.sql.apply_pg(
+                event is not None, with_state, cas, bool(delta.app), bool(delta.user)
+            )
+            return await x.first(stmt, params)
+
+        for _ in range(_CAS_ROUNDS):
+            if expected_revision is not None:
+                params["exp"] = expected_revision
+            if with_state:
+                head = await self._run(read, write=False)
+                if head is None:
+                    raise SessionNotFound(key)
+                if expected_revision is not None and int(head[0]) != expected_revision:
+                    raise StaleSession(key, expected_revision, int(head[0]))
+                params["exp"] = int(head[0])
+                merged = loads(head[1])
+                merged.update(delta.session)
+                params["state"] = _storable(dumps(merged))
+            done = await self._run(write, single=True)
+            if done is not None:
+                return int(done[0]), int(done[1])
+            head = await self._run(read, write=False)
+            if head is None:
+                raise SessionNotFound(key)
+            if expected_revision is not None:
+                raise StaleSession(key, expected_revision, int(head[0]))
+        return None
 
     async def append_event(
         self,
@@ -932,7 +1014,7 @@ class SQLStore(StoreBase):
                 ],
             )
 
-        await self._run(op)
+        await self._run(op, single=self._family == "postgresql")
 
     async def pop_item(self, key: SessionKey) -> JSONObject | None:
         """Lock the session row, delete its newest event returning it, bump the revision.
