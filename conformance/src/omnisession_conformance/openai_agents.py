@@ -120,16 +120,6 @@ class OpenAISessionConformance(ConformanceBase):
     # -- the Session protocol ----------------------------------------------------
 
     @case(Capability.BASE)
-    async def new_session_is_empty(self, store: SessionStore) -> None:
-        """A never-written session reads empty: no items, pop gives None, clear is a no-op."""
-        session = self.session(store)
-        assert await session.get_items() == []
-        assert await session.get_items(limit=3) == []
-        assert await session.pop_item() is None
-        await session.clear_session()
-        assert await session.get_items() == []
-
-    @case(Capability.BASE)
     async def limit_returns_newest_in_order(self, store: SessionStore) -> None:
         """get_items(limit=N) is the newest N, oldest first; session_settings.limit the default."""
         session = self.session(store)
@@ -150,8 +140,15 @@ class OpenAISessionConformance(ConformanceBase):
 
     @case(Capability.BASE)
     async def pop_item_and_clear_session(self, store: SessionStore) -> None:
-        """pop_item returns the newest item each time, then None; clear empties but keeps state."""
+        """pop_item returns the newest item each time, then None; clear empties but keeps state.
+
+        A never-written session reads empty: no items, pop gives None, clear is a no-op.
+        """
         session = self.session(store)
+        assert await session.get_items() == []
+        assert await session.get_items(limit=3) == []
+        assert await session.pop_item() is None
+        await session.clear_session()
         await session.add_items([_message(0), _message(1)])
         assert await session.pop_item() == _message(1)
         assert await session.get_items() == [_message(0)]
@@ -178,22 +175,8 @@ class OpenAISessionConformance(ConformanceBase):
         assert await first.get_items() == []
 
     @case(Capability.BASE)
-    async def invalid_item_writes_nothing(self, store: SessionStore) -> None:
-        """An item that is not JSON raises InvalidEntry and none of its batch is written."""
-        session = self.session(store)
-        await session.add_items([_message(0)])
-        bad = cast(TResponseInputItem, {"role": "user", "content": object()})
-        try:
-            await session.add_items([_message(1), bad])
-        except InvalidEntry:
-            pass
-        else:
-            raise AssertionError("a non-JSON item must raise InvalidEntry")
-        assert await session.get_items() == [_message(0)]
-
-    @case(Capability.BASE)
     async def every_item_shape_round_trips(self, store: SessionStore) -> None:
-        """Every input-item shape comes back equal and in order, across several add_items calls."""
+        """Every item shape round-trips in order; a non-JSON item writes nothing of its batch."""
         items: list[Any] = [
             {"role": "user", "content": 'Grüße, 世界 🌍 "quoted" \\ back\nslash'},
             {
@@ -250,11 +233,22 @@ class OpenAISessionConformance(ConformanceBase):
         for batch in (items[:1], [], items[1:5], items[5:]):
             await session.add_items(copy.deepcopy(batch))
         assert await session.get_items() == items
+        bad = cast(TResponseInputItem, {"role": "user", "content": object()})
+        try:
+            await session.add_items([_message(1), bad])
+        except InvalidEntry:
+            pass
+        else:
+            raise AssertionError("a non-JSON item must raise InvalidEntry")
+        assert await session.get_items() == items
         assert await session.pop_item() == items[-1]
 
     @case(Capability.BASE)
-    async def state_routes_scopes_without_history(self, store: SessionStore) -> None:
-        """update_state writes app:/user:/session keys to their scopes and adds no item."""
+    async def state_scopes_and_stale_writes(self, store: SessionStore) -> None:
+        """update_state routes app:/user:/session keys to their scopes without adding an item.
+
+        With ``expected_revision`` it fails if the thread changed since it was read.
+        """
         mine = self.session(store, "thread-1", user_id="ada")
         await mine.update_state({"app:tier": "gold", "user:name": "Ada", "topic": "tea"})
         await mine.update_state({"topic": "coffee", "mood": None})
@@ -274,25 +268,20 @@ class OpenAISessionConformance(ConformanceBase):
         assert await mine.get_items() == [_message(0)]
         assert (await mine.get_state())["topic"] == "juice"
 
-    @case(Capability.BASE)
-    async def state_write_detects_a_stale_reader(self, store: SessionStore) -> None:
-        """update_state(expected_revision=...) fails if the thread changed since it was read."""
-        session = self.session(store)
-        await session.update_state({"count": 1})
-        record = await session.get_record()
+        record = await mine.get_record()
         assert record is not None
-        await session.add_items([_message(0)])
+        await mine.add_items([_message(1)])
         try:
-            await session.update_state({"count": 2}, expected_revision=record.revision)
+            await mine.update_state({"topic": "tea"}, expected_revision=record.revision)
         except StaleSession:
             pass
         else:
             raise AssertionError("a write on a stale revision must raise StaleSession")
-        assert (await session.get_state())["count"] == 1
-        fresh = await session.get_record()
+        assert (await mine.get_state())["topic"] == "juice"
+        fresh = await mine.get_record()
         assert fresh is not None
-        await session.update_state({"count": 2}, expected_revision=fresh.revision)
-        assert (await session.get_state())["count"] == 2
+        await mine.update_state({"topic": "tea"}, expected_revision=fresh.revision)
+        assert (await mine.get_state())["topic"] == "tea"
 
     @case(Capability.BASE)
     async def concurrent_first_state_writes_all_land(self, store: SessionStore) -> None:
@@ -348,35 +337,7 @@ class OpenAISessionConformance(ConformanceBase):
 
     @case(Capability.BASE)
     async def runner_tool_call_is_stored_and_replayed(self, store: SessionStore) -> None:
-        """A tool-calling turn stores reasoning, the call and its output; turn 2 replays them."""
-        session = self.session(store)
-        model = ScriptedModel(
-            [
-                [_reasoning(), function_call("lookup_weather", {"city": "Zürich"}, call_id="c1")],
-                [assistant_message("It is sunny in Zürich.")],
-                [assistant_message("You asked about Zürich.")],
-            ]
-        )
-        agent = _agent(model, tools=[lookup_weather])
-        await Runner.run(agent, "Weather in Zürich?", session=session, run_config=_RUN)
-        stored = await session.get_items()
-        kinds = [item.get("type", item.get("role")) for item in cast(list[dict[str, Any]], stored)]
-        assert kinds == ["user", "reasoning", "function_call", "function_call_output", "message"]
-        call, output = cast(list[dict[str, Any]], stored)[2:4]
-        assert (call["name"], call["call_id"], call["arguments"]) == (
-            "lookup_weather",
-            "c1",
-            '{"city":"Zürich"}',
-        )
-        assert (output["call_id"], output["output"]) == ("c1", "Sunny in Zürich, 21°C")
-        assert cast(dict[str, Any], stored[1])["encrypted_content"] == "gAAAAB-opaque-ciphertext=="
-        await Runner.run(agent, "What did I ask?", session=session, run_config=_RUN)
-        assert model.last_call is not None
-        assert model.last_call.input == [*stored, _user("What did I ask?")]
-
-    @case(Capability.BASE)
-    async def runner_stores_what_the_sdk_own_session_stores(self, store: SessionStore) -> None:
-        """Item for item, the Runner persists and replays here what the SDK's SQLiteSession does.
+        """A tool-calling turn is stored item for item as in the SDK's SQLiteSession and replayed.
 
         The script covers every item type a function-tool run writes: structured
         user input, a reasoning item with summary, raw content and encrypted
@@ -436,7 +397,17 @@ class OpenAISessionConformance(ConformanceBase):
             "message",
         ]
         assert "id" not in stored[1] and stored[1]["content"][0]["text"] == "Two tools are needed."
+        assert stored[1]["encrypted_content"] == "gAAAAB-opaque-ciphertext=="
+        call, output = stored[2], stored[4]
+        assert (call["name"], call["call_id"], call["arguments"]) == (
+            "lookup_weather",
+            "c9",
+            '{"city":"Oslo"}',
+        )
+        assert (output["call_id"], output["output"]) == ("c9", "Sunny in Oslo, 21°C")
         assert [part["type"] for part in stored[5]["output"]] == ["input_text", "input_image"]
+        # Turn 2 replays turn 1 exactly as stored.
+        assert model.calls[-1].input == [*stored[:7], _user("Which city was it?")]
 
     @case(Capability.BASE)
     async def runner_run_sync_from_worker_thread(self, store: SessionStore) -> None:
@@ -515,10 +486,13 @@ class OpenAISessionConformance(ConformanceBase):
         assert _texts(await beta.get_items()) == ["b1", "B1", "b2"]
 
     @case(Capability.BASE)
-    async def runner_session_input_callback(self, store: SessionStore) -> None:
-        """session_input_callback shapes the model input; the full history is still stored."""
+    async def runner_session_input_callback_and_limit(self, store: SessionStore) -> None:
+        """session_input_callback and session_settings.limit shape the model input only.
+
+        The full history is still stored.
+        """
         session = self.session(store)
-        model = ScriptedModel([[assistant_message(f"R{i}")] for i in range(3)])
+        model = ScriptedModel([[assistant_message(f"R{i}")] for i in range(6)])
         agent = _agent(model)
 
         def keep_last_reply(
@@ -533,17 +507,12 @@ class OpenAISessionConformance(ConformanceBase):
         assert _texts(model.last_call.input) == ["R1", "q2"]
         assert _texts(await session.get_items()) == ["q0", "R0", "q1", "R1", "q2", "R2"]
 
-    @case(Capability.BASE)
-    async def runner_honours_session_settings_limit(self, store: SessionStore) -> None:
-        """With session_settings limit=N the Runner sends only the newest N stored items."""
-        session = self.session(store, session_settings={"limit": 2})
-        model = ScriptedModel([[assistant_message(f"R{i}")] for i in range(3)])
-        agent = _agent(model)
+        capped = self.session(store, "capped", session_settings={"limit": 2})
         for text in ("q0", "q1", "q2"):
-            await Runner.run(agent, text, session=session, run_config=_RUN)
+            await Runner.run(agent, text, session=capped, run_config=_RUN)
         assert model.last_call is not None
-        assert _texts(model.last_call.input) == ["q1", "R1", "q2"]
-        assert len(await session.get_items(limit=100)) == 6
+        assert _texts(model.last_call.input) == ["q1", "R4", "q2"]
+        assert _texts(await capped.get_items(limit=10)) == ["q0", "R3", "q1", "R4", "q2", "R5"]
 
     @case(Capability.PERSISTENT, second=True)
     async def runner_history_survives_reopen(
