@@ -15,7 +15,8 @@ Besides the SDK's ``Session`` protocol, an :class:`OmniSession` has scoped
 **state**, which the SDK itself lacks: :meth:`OmniSession.get_state` and
 :meth:`OmniSession.update_state` read and write ``app:`` (every session of the
 app), ``user:`` (every session of the user) and un-prefixed (this session)
-keys, the same state an ADK agent on the same store sees.
+keys; ADK agents on the same store with the same ``app_name`` / ``user_id``
+see the same ``app:`` and ``user:`` state.
 :func:`state_instructions` fills an agent's instructions from that state, like
 ADK's ``{key}`` templates.
 
@@ -95,8 +96,9 @@ class OmniSession:
     session_id)``.
 
     - ``app_name`` defaults to ``"default"`` (:data:`DEFAULT_APP_NAME`). Give
-      it your application's name when several apps share a store, and the
-      same name your ADK agents use when both frameworks share threads.
+      it your application's name when several apps share a store; use your
+      ADK app's name to share ``app:``/``user:`` state with ADK agents (each
+      framework keeps its own session ids: their history formats differ).
     - ``user_id`` defaults to ``session_id``: each thread is then its own
       user, so ``user:`` state written in one thread is never visible in
       another user's thread. Pass the real user id to share ``user:`` state
@@ -171,10 +173,12 @@ class OmniSession:
 
     @property
     def app_name(self) -> str:
+        """The app the thread belongs to (``app:`` state is shared across it)."""
         return self._key.app_name
 
     @property
     def user_id(self) -> str:
+        """The user the thread belongs to (``user:`` state is shared across their threads)."""
         return self._key.user_id
 
     @property
