@@ -51,33 +51,44 @@ writers (``DatabaseSessionService`` through its storage marker,
 ``expected_revision`` is therefore exact within one process and only as good as
 the service's stale-writer check across processes.
 
-What each ADK service keeps (``Capability``; measured by the conformance suite
-in ``tests/adk_store``, whose expected failures name every case that does not
-hold):
+What each ADK service keeps -- the declared ``Capability`` set, and what the
+conformance suites (store, ADK bridge, OpenAI bridge) measured through this
+store in ``tests/adk_store``, where every failing case is an expected failure
+carrying this reason:
 
-==========================  =====================================================
-``InMemorySessionService``  base, large_entries. No I/O: every call is atomic
-                            within one event loop. Not thread-safe (ADK's own
-                            limit), not persistent.
-``DatabaseSessionService``  base, large_entries, persistent (unless the URL is an
-                            in-memory SQLite). Not cross_process: on SQLite the
-                            stale-marker check and the write are not one
-                            transaction, so two processes can both pass it.
-                            (On PostgreSQL/MySQL the check runs under
-                            ``SELECT ... FOR UPDATE``; untested here.)
-``SqliteSessionService``    base, large_entries, persistent (file). Not
-                            cross_process, for the same reason.
-``VertexAiSessionService``  base, persistent -- except what the Agent Engine
-                            API cannot express: it keeps state per session, so
-                            ``app:`` / ``user:`` state is not shared between
-                            sessions; it reads a session's whole event list on
-                            every ``get_session`` (its ``num_recent_events`` is
-                            applied client-side by ADK); it has no stale-writer
-                            check. Session ids must match ``[A-Za-z0-9_-]+`` and
-                            the engine ignores ``app_name``, so this store
-                            hashes the whole key into one id.
-any other service           base only, until measured.
-==========================  =====================================================
+``InMemorySessionService``
+    base, large_entries. Passes every case, including the cross-instance ones
+    for two stores on one service object (the service does no I/O, so each
+    call is atomic within the event loop). Not persistent; not thread-safe
+    (ADK's own limit).
+``DatabaseSessionService`` (measured on SQLite + aiosqlite)
+    base, large_entries, persistent (unless the URL is an in-memory SQLite).
+    Fails two cross-instance cases: two services (engines) on one SQLite file
+    both pass ADK's stale-marker check, because its read and its write are
+    separate statements and SQLite takes no lock before the write, so racing
+    writers through different services reuse one revision -- appends get
+    duplicate ``seq`` (nothing lost or duplicated) and two pops return the same
+    item. Within one service everything holds. Hence not cross_process. (On
+    PostgreSQL/MySQL ADK reads the marker ``FOR UPDATE``; not measured here.)
+    Two services creating the tables of a new database concurrently fail
+    ("table ... already exists"): call ``prepare_tables()`` at start-up.
+``SqliteSessionService``
+    base, large_entries, persistent (file). The same two cross-instance
+    failures, for the same reason (its ``last_update_time`` check).
+``VertexAiSessionService`` (measured offline on a fake of the Agent Engine API)
+    base, persistent. The API keeps state per session -- ``appendEvent`` merges
+    ``stateDelta`` into that session's ``sessionState`` -- so ``app:`` /
+    ``user:`` state is not shared between sessions (3 store cases, 5 ADK bridge
+    cases); it has no conditional write and ADK no stale-writer check, so the
+    two cross-instance cases fail as above. ``get_session`` lists the whole
+    event history on every read (ADK applies ``num_recent_events`` client-side),
+    so reads grow with history. Session ids must be short ``[A-Za-z0-9_-]``
+    strings and the engine ignores ``app_name``: this store hashes the whole
+    key into the id (:class:`HashedIds`). Large entries are not declared: the
+    API's request size limit was not measured.
+any other service
+    base only, until measured: bind ``StoreConformance`` to it and pass the
+    measured ``capabilities``.
 
 ``get_app_state`` has no ADK counterpart. The store creates one bookkeeping
 session per app, ``(app_name, "~", "~")`` (user and session ids starting with
@@ -532,10 +543,14 @@ _locks_guard = threading.Lock()
 
 
 def _locks_for(service: BaseSessionService) -> _Locks:
+    """The lock table shared by every store on ``service`` (its own one if unhashable)."""
     with _locks_guard:
-        locks = _locks_by_service.get(service)
-        if locks is None:
-            locks = _locks_by_service[service] = _Locks()
+        try:
+            locks = _locks_by_service.get(service)
+            if locks is None:
+                locks = _locks_by_service[service] = _Locks()
+        except TypeError:  # a service defining __eq__ without __hash__
+            return _Locks()
         return locks
 
 
