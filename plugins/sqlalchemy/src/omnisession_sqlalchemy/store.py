@@ -6,7 +6,10 @@ Transactions
     processes never deadlock upgrading a read lock) and run in WAL mode with a
     busy timeout; PostgreSQL and MySQL lock the session row (``FOR UPDATE`` or
     the upsert itself) before touching its events, so concurrent appends, pops
-    and first writes serialise per session and never per database.
+    and first writes serialise per session and never per database. On
+    PostgreSQL ``append_event``, ``update_state`` and ``add_items`` are each ONE
+    statement (a conditional ``UPDATE`` or an upsert feeding data-modifying
+    ``WITH`` clauses), sent without ``BEGIN``/``COMMIT``.
 
 Event loops and threads
     SQLAlchemy's async engines bind pooled connections to the event loop that
@@ -501,14 +504,18 @@ class SQLStore(StoreBase):
 
         if not write:  # reads are single statements or need no snapshot: no BEGIN/COMMIT
             return await body()
-        await aioconn.execute("BEGIN IMMEDIATE")
         try:
+            await aioconn.execute("BEGIN IMMEDIATE")
             result = await body()
         except BaseException:
+            # Also on cancellation: the connection goes back to the pool, with
+            # no reset, so the transaction must end here. aiosqlite runs calls
+            # in order, so this ROLLBACK follows a BEGIN still in flight.
             try:
-                await aioconn.execute("ROLLBACK")
-            except sqlite3.Error:
-                await conn.invalidate()
+                await asyncio.shield(aioconn.execute("ROLLBACK"))
+            except sqlite3.OperationalError as exc:
+                if "no transaction is active" not in str(exc):
+                    await conn.invalidate()
             raise
         try:
             await aioconn.execute("COMMIT")
