@@ -62,8 +62,8 @@ def test_bench_memory_writes_every_figure_as_json(
 
     flat = {(f["layer"], f["op"]) for f in document["flatness"]}
     assert flat == {
-        ("store", "get_items_20"),
-        ("store", "get_session_last20"),
+        ("store", "get_items_20_flat"),
+        ("store", "get_session_last20_flat"),
         ("openai", "get_items_20"),
         ("adk", "get_session_last20"),
     }

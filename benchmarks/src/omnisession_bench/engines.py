@@ -72,7 +72,8 @@ class Peers:
 
     async def aclose(self) -> None:
         """Close every peer, then drop what the run created (files, schema, keys)."""
-        for subject in [*self.openai, *self.adk]:
+        subjects: list[OpenAISubject | ADKSubject] = [*self.openai, *self.adk]
+        for subject in subjects:
             try:
                 await subject.close()
             except Exception as exc:  # cleanup must go on

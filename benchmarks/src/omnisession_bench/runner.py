@@ -10,7 +10,11 @@ events), on one session grown to that size:
   ``GetSessionConfig(num_recent_events=20)``) and the full history;
 - ``pop_item`` (store, OpenAI);
 
-and once per subject: ``create_session`` (timed for each of the 1,000
+For the store layer, the newest-20 reads are also measured on one session
+per history size, alternating between the sizes (``*_flat``), which is what
+the flatness figure uses: load changes on the machine then hit every size alike.
+
+And once per subject: ``create_session`` (timed for each of the 1,000
 sessions), ``list_sessions`` of those 1,000 sessions, and throughput with 32
 concurrent writers on 32 distinct sessions and on one session (each write's
 latency is recorded too, and the stored history is counted afterwards: a
@@ -67,6 +71,8 @@ OPS: dict[str, tuple[str, ...]] = {
         "get_session_last20",
         "get_session_full",
         "pop_item",
+        "get_items_20_flat",
+        "get_session_last20_flat",
         "list_sessions",
         "throughput_distinct",
         "throughput_one",
@@ -101,9 +107,12 @@ OP_LABELS = {
     "list_sessions": "list_sessions (N sessions)",
     "throughput_distinct": "32 writers, distinct sessions",
     "throughput_one": "32 writers, one session",
+    "newest_20_flat": "newest-20 reads at every history, interleaved",
+    "get_items_20_flat": "get_items(limit=20), sizes interleaved",
+    "get_session_last20_flat": "get_session newest 20, sizes interleaved",
 }
 
-NEWEST_20 = ("get_items_20", "get_session_last20")
+NEWEST_20 = ("get_items_20", "get_session_last20", "get_items_20_flat", "get_session_last20_flat")
 
 
 def histories_for(events: int) -> list[int]:
@@ -469,7 +478,45 @@ class _Run:
             stored = len(await store.get_items(one))
             self._record_throughput(subject, "throughput_one", outcome, stored)
 
+        async def flat() -> None:
+            """Newest-20 reads of sessions of every history size, alternating between them."""
+            keys = {h: SessionKey(self.app, self.user, f"flat-{h}") for h in self.config.histories}
+            for history, flat_key in keys.items():
+                filled = _Subject("store", OMNI, False, _noop, _noop_fill, {}, [])
+
+                async def add(items: list[dict[str, Any]], k: SessionKey = flat_key) -> None:
+                    await store.add_items(k, items)
+
+                await _fill_items(add, filled, history, self.config.batch)
+
+            async def items20(k: SessionKey) -> None:
+                await _expect(store.get_items(k, limit=20), 20)
+
+            async def session20(k: SessionKey) -> None:
+                record = await store.get_session(k, last=20)
+                if record is None or len(record.events) != 20:
+                    raise AssertionError("get_session(last=20) did not return 20 events")
+
+            rounds = 10
+            per_round = max(1, self.config.reps // rounds)
+            for op_name, read in (
+                ("get_items_20_flat", items20),
+                ("get_session_last20_flat", session20),
+            ):
+                samples: dict[int, list[float]] = {h: [] for h in keys}
+                for k in keys.values():
+                    await read(k)  # warm-up
+                for _ in range(rounds):
+                    for history, k in keys.items():
+                        for _ in range(per_round):
+                            t0 = time.perf_counter()
+                            await read(k)
+                            samples[history].append(time.perf_counter() - t0)
+                for history, taken in samples.items():
+                    self._record(subject, op_name, history, taken)
+
         subject.once = [
+            ("newest_20_flat", flat),
             ("create_session", create),
             ("list_sessions", list_all),
             ("throughput_distinct", throughput_distinct),
