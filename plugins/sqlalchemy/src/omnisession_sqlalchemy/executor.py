@@ -12,17 +12,18 @@ using SQLite's own ``:name`` parameters. Rows are plain tuples either way.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Coroutine, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import TextClause
 
 from .sql import Statements
 
-__all__ = ["Executor", "SAExecutor", "SQLiteExecutor"]
+__all__ = ["Executor", "SAExecutor", "SQLiteExecutor", "ThreadSQLiteExecutor", "run_to_end"]
 
 Params = Mapping[str, Any]
+T = TypeVar("T")
 
 
 class Executor(Protocol):
@@ -104,3 +105,43 @@ class SQLiteExecutor:
 
     async def many(self, stmt: TextClause, rows: Sequence[Params]) -> None:
         await self.aioconn.executemany(stmt.text, [dict(row) for row in rows])
+
+
+class ThreadSQLiteExecutor:
+    """Statements on the ``sqlite3`` connection itself, inside aiosqlite's worker thread.
+
+    Its methods are coroutines that never suspend, so a whole operation,
+    ``BEGIN IMMEDIATE`` to ``COMMIT``, runs with :func:`run_to_end` as one
+    call to the worker thread: one thread hop per operation instead of one
+    (or four) per statement.
+    """
+
+    def __init__(self, db: Any, sql: Statements) -> None:
+        self.db = db
+        self.sql = sql
+
+    async def all(self, stmt: TextClause, params: Params) -> list[tuple[Any, ...]]:
+        text, values = SQLiteExecutor._text(stmt, params)
+        return [tuple(row) for row in self.db.execute(text, values).fetchall()]
+
+    async def first(self, stmt: TextClause, params: Params) -> tuple[Any, ...] | None:
+        rows = await self.all(stmt, params)
+        return rows[0] if rows else None
+
+    async def run(self, stmt: TextClause, params: Params) -> int:
+        text, values = SQLiteExecutor._text(stmt, params)
+        return int(self.db.execute(text, values).rowcount)
+
+    async def many(self, stmt: TextClause, rows: Sequence[Params]) -> None:
+        self.db.executemany(stmt.text, [dict(row) for row in rows])
+
+
+def run_to_end(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (only awaits a ThreadSQLiteExecutor)."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+    coro.close()
+    raise RuntimeError("a store operation suspended inside a SQLite worker-thread transaction")

@@ -37,11 +37,19 @@ import json
 import sqlite3
 import threading
 import zlib
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from omnisession.backend import (
@@ -84,7 +92,13 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from .executor import Executor, SAExecutor, SQLiteExecutor
+from .executor import (
+    Executor,
+    SAExecutor,
+    SQLiteExecutor,
+    ThreadSQLiteExecutor,
+    run_to_end,
+)
 from .schema import SCHEMA_VERSION, Tables, make_tables
 from .sql import Features, Statements
 from .urls import EngineSpec, engine_url
@@ -495,6 +509,12 @@ class SQLStore(StoreBase):
     ) -> T:
         sql = self._statements(conn)
         aioconn: Any = (await conn.get_raw_connection()).driver_connection
+        in_thread = getattr(aioconn, "_execute", None)
+        if op is not None and in_thread is not None:
+            # The whole transaction in one call to aiosqlite's worker thread. It
+            # runs to its end there even if the caller is cancelled meanwhile,
+            # so no transaction is ever left open on a pooled connection.
+            return cast(T, await in_thread(self._sqlite_in_thread, aioconn, op, sql, write))
 
         async def body() -> T:
             if schema_op is not None:
@@ -519,6 +539,27 @@ class SQLStore(StoreBase):
             raise
         try:
             await aioconn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            exc._omnisession_committing = True  # type: ignore[attr-defined]
+            raise
+        return result
+
+    @staticmethod
+    def _sqlite_in_thread(
+        aioconn: Any, op: Callable[[Executor], Coroutine[Any, Any, T]], sql: Statements, write: bool
+    ) -> T:
+        db = aioconn._conn  # the sqlite3 connection; this is its own thread
+        if not write:
+            return run_to_end(op(ThreadSQLiteExecutor(db, sql)))
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = run_to_end(op(ThreadSQLiteExecutor(db, sql)))
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        try:
+            db.execute("COMMIT")
         except sqlite3.Error as exc:
             exc._omnisession_committing = True  # type: ignore[attr-defined]
             raise
