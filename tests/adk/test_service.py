@@ -258,3 +258,26 @@ def test_conversation_continues_in_a_new_process(tmp_path: Any) -> None:
             return llm.texts(-1)
 
     assert run(turn_two()) == ["I am Ada", "Hi Ada.", "who am I?"]
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_sync_runner_run_uses_the_service_from_its_own_threads(tmp_path: Any, backend: str) -> None:
+    """Runner.run (sync) drives the service from a new thread and loop per turn."""
+    from google.adk.agents import LlmAgent
+    from google.adk.runners import Runner
+
+    url = "memory://" if backend == "memory" else f"sqlite:///{tmp_path}/s.db"
+    try:
+        service = OmniSessionService(url)
+    except Exception as exc:  # the sqlalchemy plugin is not installed
+        pytest.skip(f"no {backend} backend: {exc}")
+    llm = ScriptedLlm(script=[reply("one"), reply("two")])
+    runner = Runner(app_name="app", agent=LlmAgent(name="a", model=llm), session_service=service)
+    run(service.create_session(app_name="app", user_id="u", session_id="s"))
+    for text in ("first", "second"):
+        events = list(runner.run(user_id="u", session_id="s", new_message=user_message(text)))
+        assert events[-1].is_final_response()
+    assert llm.texts(-1) == ["first", "one", "second"]
+    stored = run(service.get_session(app_name="app", user_id="u", session_id="s"))
+    assert stored is not None and len(stored.events) == 4
+    run(service.close())
