@@ -212,7 +212,7 @@ class ClientRunner:
         opts = self.options
         session = boto3.session.Session(profile_name=opts.profile, region_name=opts.region)
         config = Config(
-            retries={"mode": "standard", "max_attempts": opts.max_attempts},
+            retries={"mode": "standard", "total_max_attempts": opts.max_attempts},
             connect_timeout=opts.connect_timeout,
             read_timeout=opts.read_timeout,
             max_pool_connections=opts.max_pool_connections,

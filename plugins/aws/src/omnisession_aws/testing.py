@@ -69,9 +69,13 @@ class SerializedMotoServer:
         )
         from werkzeug.serving import make_server
 
+        class QuietHandler(MotoRequestHandler):  # type: ignore[misc]
+            def log_request(self, *args: Any, **kwargs: Any) -> None:
+                """No line per request: tests make thousands."""
+
         app = _Serialized(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
-            self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler
+            self._host, self._port, app, threaded=True, request_handler=QuietHandler
         )
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="moto-server", daemon=True
