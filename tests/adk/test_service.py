@@ -281,3 +281,11 @@ def test_sync_runner_run_uses_the_service_from_its_own_threads(tmp_path: Any, ba
     stored = run(service.get_session(app_name="app", user_id="u", session_id="s"))
     assert stored is not None and len(stored.events) == 4
     run(service.close())
+
+
+def test_corrupt_payload_raises_adk_validation_error() -> None:
+    """A stored payload that is not an Event fails loudly, with pydantic's own message."""
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError, match="timestamp"):
+        decode_event({"author": "user", "timestamp": "not a number"})

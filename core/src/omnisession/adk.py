@@ -198,6 +198,9 @@ _MISSING = object()
 _CONVENIENCE_KEYS = frozenset({"message", "state", "route", "node_path"})
 _GC_PAUSE_THRESHOLD = 256
 _decoder = _FastEventDecoder()
+# Built now, at import (normally single-threaded), rather than on the first
+# load, so the brief schema surgery never overlaps another thread's work.
+_decoder._build()
 
 
 def decode_event(data: JSONObject) -> AdkEvent:
