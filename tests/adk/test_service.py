@@ -289,3 +289,19 @@ def test_corrupt_payload_raises_adk_validation_error() -> None:
 
     with pytest.raises(pydantic.ValidationError, match="timestamp"):
         decode_event({"author": "user", "timestamp": "not a number"})
+
+
+def test_validate_runs_the_adk_suite_without_pytest() -> None:
+    """A backend author's programmatic check: validate(factory, suite=ADKServiceConformance)."""
+    from omnisession_conformance import validate
+    from omnisession_conformance.adk import ADKServiceConformance
+
+    report = validate(
+        lambda: open_store("memory://adk-validate"),
+        second_factory=lambda: open_store("memory://adk-validate"),
+        suite=ADKServiceConformance,
+        name="memory",
+    )
+    failed = [r for r in report.results if r.status == "failed"]
+    assert not failed, report
+    assert sum(r.status == "passed" for r in report.results) >= 17
