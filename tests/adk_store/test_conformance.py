@@ -72,23 +72,19 @@ class TestADKDatabase(StoreConformance):
     """DatabaseSessionService on a SQLite file (aiosqlite).
 
     The second store is a second service, with its own engine, on the same
-    file. Both create their tables eagerly (``prepare_tables()``, as ADK
-    recommends): two services creating the tables of a new file concurrently
-    fail with "table adk_internal_metadata already exists", which is ADK's
-    start-up race, not what these cases measure.
+    file. Neither prepares its tables up front: the store survives ADK's
+    start-up race between two services creating the tables of a new file.
     """
 
     async def store(self) -> AsyncIterator[SessionStore]:
         with tempfile.TemporaryDirectory(dir=_TMP_ROOT) as tmp:
             self.db_url = f"sqlite+aiosqlite:///{Path(tmp) / 'adk.db'}"
             service = DatabaseSessionService(self.db_url)
-            await service.prepare_tables()
             async with ADKServiceStore(service, owns_service=True) as store:
                 yield store
 
     async def second_store(self, store: SessionStore) -> AsyncIterator[SessionStore]:
         service = DatabaseSessionService(self.db_url)
-        await service.prepare_tables()
         async with ADKServiceStore(service, owns_service=True) as other:
             yield other
 

@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 from google.adk.sessions.session import Session
-from google.genai.errors import ServerError
+from google.genai.errors import ClientError, ServerError
 from omnisession import (
     BackendUnavailable,
     Capability,
+    InvalidEntry,
     SessionKey,
     SessionStore,
     open_store,
@@ -125,7 +126,10 @@ async def test_a_server_error_surfaces_as_backend_unavailable_and_writes_nothing
     store = _store(engine)
     key = SessionKey("app", "u", "s")
     await store.create_session(key)
-    engine.fail_next(ServerError(503, {"error": {"code": 503, "status": "UNAVAILABLE"}}))
+    engine.fail_next(
+        ServerError(503, {"error": {"code": 503, "status": "UNAVAILABLE"}}),
+        "sessions.events.append",
+    )
     with pytest.raises(BackendUnavailable) as caught:
         await store.append_event(key, {"i": 1})
     assert isinstance(caught.value.__cause__, ServerError)
@@ -135,6 +139,22 @@ async def test_a_server_error_surfaces_as_backend_unavailable_and_writes_nothing
     assert await store.get_items(key) == []
     await store.append_event(key, {"i": 2})
     assert await store.get_items(key) == [{"i": 2}]
+
+
+@pytest.mark.asyncio
+async def test_a_refused_request_is_invalid_entry_and_writes_nothing() -> None:
+    engine = FakeAgentEngine()
+    store = _store(engine)
+    key = SessionKey("app", "u", "s")
+    await store.create_session(key)
+    engine.fail_next(
+        ClientError(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT"}}),
+        "sessions.events.append",
+    )
+    with pytest.raises(InvalidEntry, match="nothing was written") as caught:
+        await store.append_event(key, {"i": 1})
+    assert isinstance(caught.value.__cause__, ClientError)
+    assert await store.get_items(key) == []
 
 
 @pytest.mark.asyncio

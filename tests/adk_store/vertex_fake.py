@@ -23,8 +23,8 @@ project relies on it:
 
 Not modelled: protobuf ``Struct`` number precision (the API keeps state numbers
 as doubles; the store's payloads travel as a JSON string and are not
-affected), TTLs, quotas, pagination tokens. ``fail_next(exc)`` makes the next
-call raise ``exc``, to test how transport failures surface.
+affected), TTLs, quotas, pagination tokens. ``fail_next(exc, call)`` makes the
+next call raise ``exc``, to test how transport failures surface.
 """
 
 from __future__ import annotations
@@ -89,12 +89,13 @@ class FakeAgentEngine:
         self._sessions: dict[str, _StoredSession] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1000)
-        self._fail: BaseException | None = None
+        self._fail: tuple[BaseException, str | None] | None = None
         self.calls: list[str] = []
 
-    def fail_next(self, exc: BaseException) -> None:
-        """Make the next API call raise ``exc`` (e.g. a 503 or a dropped connection)."""
-        self._fail = exc
+    def fail_next(self, exc: BaseException, call: str | None = None) -> None:
+        """Make the next API call (the next ``call``, e.g. ``"sessions.events.append"``,
+        if given) raise ``exc``: a 503, a 400, a dropped connection."""
+        self._fail = (exc, call)
 
     def client(self) -> SimpleNamespace:
         """A client shaped like ``agentplatform.Client(...).aio``."""
@@ -116,8 +117,8 @@ class FakeAgentEngine:
         # would against the API (no time passes: this is not a delay).
         await asyncio.sleep(0)
         self.calls.append(call)
-        if self._fail is not None:
-            exc, self._fail = self._fail, None
+        if self._fail is not None and self._fail[1] in (None, call):
+            exc, self._fail = self._fail[0], None
             raise exc
 
     def _full_name(self, name: str) -> str:

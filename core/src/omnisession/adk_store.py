@@ -381,6 +381,11 @@ def _translated(key: object, service: BaseSessionService) -> Iterator[None]:
             raise AlreadyExists(key) from exc
         if code == 404:
             raise SessionNotFound(key) from exc
+        if code in (400, 413):
+            raise InvalidEntry(
+                f"{type(service).__name__} refused the request for session {key} "
+                f"({exc}); nothing was written"
+            ) from exc
         raise BackendUnavailable(
             f"{type(service).__name__} failed for session {key}: "
             f"{type(exc).__name__}: {exc}; check the service is reachable and retry"
@@ -590,15 +595,33 @@ class ADKServiceStore(StoreBase):
         self._locks = _locks_for(service)
         self._closed = False
         self._anchored: set[str] = set()
+        self._prepared = False
 
     def __repr__(self) -> str:
         return f"ADKServiceStore({type(self.service).__name__})"
 
     # -- service calls ---------------------------------------------------------
 
-    def _check_open(self) -> None:
+    async def _ready(self) -> None:
+        """Refuse a closed store; on first use, let the service create its tables.
+
+        ``DatabaseSessionService`` creates its tables on first use, and two
+        services doing so on a new database at once make one fail ("table ...
+        already exists"). The loser's second attempt finds the tables, so the
+        store prepares them up front and retries once.
+        """
         if self._closed:
             raise BackendUnavailable("this ADKServiceStore is closed; open a new store")
+        if self._prepared:
+            return
+        prepare = getattr(self.service, "prepare_tables", None)
+        if prepare is not None:
+            with _translated("(preparing tables)", self.service):
+                try:
+                    await prepare()
+                except _UNAVAILABLE:
+                    await prepare()
+        self._prepared = True
 
     async def _fetch(
         self, key: SessionKey, recent: int | None = None, after: float | None = None
@@ -670,7 +693,7 @@ class ADKServiceStore(StoreBase):
         Returns the new meta, the first entry's seq, the entries' timestamp and
         the popped payload. Raises ``SessionNotFound`` for a missing session.
         """
-        self._check_open()
+        await self._ready()
         async with self._locks.hold(key):
             for _attempt in range(_MAX_RETRIES):
                 popped: tuple[int, float, JSONObject] | None = None
@@ -731,7 +754,7 @@ class ADKServiceStore(StoreBase):
     ) -> SessionRecord | None:
         check_key(key)
         check_last(last)
-        self._check_open()
+        await self._ready()
         loaded = await self._entries(key, last, since)
         if loaded is None:
             return None
@@ -750,7 +773,7 @@ class ADKServiceStore(StoreBase):
             check_scope_id("user_id", user_id)
         size = check_page_size(page_size)
         after = tuple(decode_cursor(cursor, 3)) if cursor else None
-        self._check_open()
+        await self._ready()
         service_user = None if user_id is None else self.ids.user_to_service(user_id)
         with _translated(f"app {app_name!r}", self.service):
             response = await self.service.list_sessions(app_name=app_name, user_id=service_user)
@@ -770,14 +793,14 @@ class ADKServiceStore(StoreBase):
     async def get_items(self, key: SessionKey, limit: int | None = None) -> list[JSONObject]:
         check_key(key)
         check_limit(limit)
-        self._check_open()
+        await self._ready()
         loaded = await self._entries(key, limit, None)
         return [] if loaded is None else [data for _, _, data in loaded[1]]
 
     async def get_user_state(self, app_name: str, user_id: str) -> JSONObject:
         check_scope_id("app_name", app_name)
         check_scope_id("user_id", user_id)
-        self._check_open()
+        await self._ready()
         with _translated(f"user {user_id!r} of app {app_name!r}", self.service):
             try:
                 state = await self.service.get_user_state(
@@ -790,7 +813,7 @@ class ADKServiceStore(StoreBase):
 
     async def get_app_state(self, app_name: str) -> JSONObject:
         check_scope_id("app_name", app_name)
-        self._check_open()
+        await self._ready()
         anchor = self.ids.app_anchor(app_name)
         if anchor is not None:
             app, user, sid = anchor
@@ -844,7 +867,7 @@ class ADKServiceStore(StoreBase):
     ) -> SessionRecord:
         check_key(key)
         delta = _prefixed_delta(state)
-        self._check_open()
+        await self._ready()
         delta[META_KEY] = _Meta(1, 1, now()).as_state(key)
         app, user, sid = self.ids.to_service(key)
         with _translated(key, self.service):
@@ -861,7 +884,7 @@ class ADKServiceStore(StoreBase):
 
     async def delete_session(self, key: SessionKey) -> None:
         check_key(key)
-        self._check_open()
+        await self._ready()
         app, user, sid = self.ids.to_service(key)
         with _translated(key, self.service):
             await self.service.delete_session(app_name=app, user_id=user, session_id=sid)
