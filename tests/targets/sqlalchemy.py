@@ -19,6 +19,9 @@ import pytest
 from . import Target
 
 PG_URL = os.environ.get("OMNISESSION_TEST_POSTGRES", "postgresql://root@127.0.0.1:5432/test")
+# Tests open many short-lived stores: a small pool means fewer connections to set
+# up per test; concurrent cases queue for a connection instead.
+_SMALL_POOL = "pool_size=3&max_overflow=5"
 MARIADB_URL = os.environ.get("OMNISESSION_TEST_MARIADB", "mysql://root@127.0.0.1:3306")
 
 
@@ -46,7 +49,7 @@ async def postgres_url() -> AsyncIterator[str]:
     schema = f"t_{uuid.uuid4().hex}"
     dsn = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
     try:
-        yield f"{PG_URL}?schema={schema}"
+        yield f"{PG_URL}?schema={schema}&{_SMALL_POOL}"
     finally:
         conn = await asyncpg.connect(dsn)
         try:
@@ -79,7 +82,8 @@ async def mariadb_url() -> AsyncIterator[str]:
 
     await admin(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
     try:
-        yield server.set(database=database).render_as_string(hide_password=False)
+        url = server.set(database=database).render_as_string(hide_password=False)
+        yield f"{url}?{_SMALL_POOL}"
     finally:
         await admin(f"DROP DATABASE IF EXISTS `{database}`")
 
