@@ -39,6 +39,8 @@ Every write is ONE ``service.append_event`` of one ADK ``Event`` (author
   stale-writer markers change on every write. The caller's ``timestamp`` is
   kept with the entry and is what :attr:`Event.timestamp` reports; ``since``
   uses the service's ``after_timestamp`` as a pre-filter and filters exactly.
+  (An entry stamped in the future therefore moves the session's
+  ``updated_at`` to that time.)
 
 Concurrency: writes to one session are serialised per service object and event
 loop by an asyncio lock (two stores wrapping the same service object share it),
@@ -85,7 +87,9 @@ carrying this reason:
     so reads grow with history. Session ids must be short ``[A-Za-z0-9_-]``
     strings and the engine ignores ``app_name``: this store hashes the whole
     key into the id (:class:`HashedIds`). Large entries are not declared: the
-    API's request size limit was not measured.
+    API's request size limit was not measured. The API stores state as a
+    protobuf ``Struct``, whose numbers are doubles: integer state values past
+    2**53 lose precision there (entries are unaffected: they travel as text).
 any other service
     base only, until measured: bind ``StoreConformance`` to it and pass the
     measured ``capabilities``.
@@ -99,10 +103,9 @@ sessions were all created by something else) the app scope is read from the
 app's most recently updated session. ``get_user_state`` uses the service's
 ``get_user_state`` and falls back the same way where the service raises
 ``NotImplementedError`` (Vertex AI, which has no shared scopes and so no
-bookkeeping session). Sessions and
-events written to the service by anything but this store (e.g. an ADK
-``Runner`` using the service directly) are listed, but their events are not
-entries and are skipped.
+bookkeeping session). Sessions and events written to the service by anything
+but this store (e.g. an ADK ``Runner`` using the service directly) are listed,
+but their events are not entries and are skipped.
 """
 
 from __future__ import annotations
