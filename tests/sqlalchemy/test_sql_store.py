@@ -477,3 +477,31 @@ def test_in_memory_database_outlives_the_loop_that_opened_it() -> None:
             assert await store.get_items(key()) == [{"i": 1}]
 
     run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("target", "driver"),
+    [
+        pytest.param(postgres_url, "postgresql+asyncpg", id="asyncpg", marks=pytest.mark.postgres),
+        pytest.param(mariadb_url, "mysql+aiomysql", id="aiomysql", marks=pytest.mark.mariadb),
+        pytest.param(
+            mariadb_url, "mariadb+asyncmy", id="mariadb-asyncmy", marks=pytest.mark.mariadb
+        ),
+    ],
+)
+def test_explicit_driver_urls_work(target: UrlFactory, driver: str) -> None:
+    """postgresql+asyncpg://, mysql+aiomysql://, mariadb+asyncmy:// are used as written."""
+
+    async def scenario() -> None:
+        async with target() as plain:
+            url = driver + plain[plain.index("://") :]
+            async with open_store(url) as store:
+                assert isinstance(store, SQLStore)
+                await store.create_session(key(), {"user:name": "Ada", "n": 10**30})
+                await store.append_event(key(), {"text": "héllo 👋"}, state_delta={"n": 1})
+                record = await store.get_session(key())
+                assert record is not None
+                assert record.state == {"user:name": "Ada", "n": 1}
+                assert await store.pop_item(key()) == {"text": "héllo 👋"}
+
+    run(scenario())
