@@ -289,7 +289,7 @@ def test_two_processes_share_one_sqlite_file() -> None:
 async def pg_login() -> AsyncIterator[tuple[str, Callable[[str], Awaitable[Any]]]]:
     """A PostgreSQL role of its own (so the test can kill and lock out only its
     connections), owning a fresh schema; yields its store URL and an admin runner."""
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     role = f"omni_{uuid.uuid4().hex[:16]}"
     admin = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg://", "postgresql://"))

@@ -44,7 +44,7 @@ async def sqlite_memory_url() -> AsyncIterator[str]:
 @asynccontextmanager
 async def postgres_url() -> AsyncIterator[str]:
     """A fresh schema (created by the store on first use), dropped afterwards."""
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     schema = f"t_{uuid.uuid4().hex}"
     dsn = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
