@@ -346,3 +346,35 @@ def test_conformance_command_exits_0(scheme: str, tmp_path: Path) -> None:
     finally:
         if scheme == "dynamodb":
             target._client("dynamodb").delete_table(TableName=name)
+
+
+def test_create_commands_make_a_usable_table_and_bucket() -> None:
+    name = f"c-{uuid.uuid4().hex[:20]}"
+    query = f"?region={REGION}&endpoint_url={target.endpoint_url()}"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "omnisession_aws", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    first = cli("create-table", f"dynamodb://{name}{query}")
+    assert (first.returncode, first.stdout.strip()) == (0, f"table {name}: created")
+    again = cli("create-table", f"dynamodb://{name}{query}")
+    assert (again.returncode, again.stdout.strip()) == (0, f"table {name}: already exists")
+    made = cli("create-bucket", f"s3://{name}/agents{query}")
+    assert (made.returncode, made.stdout.strip()) == (0, f"bucket {name}: created")
+    assert cli("create-table", f"s3://{name}{query}").returncode == 2
+
+    async def scenario() -> None:
+        for url in (f"dynamodb://{name}{query}", f"s3://{name}/agents{query}"):
+            async with open_store(url) as store:
+                await store.add_items(KEY, [{"url": url}])
+                assert await store.get_items(KEY) == [{"url": url}]
+
+    try:
+        run(scenario())
+    finally:
+        target._client("dynamodb").delete_table(TableName=name)

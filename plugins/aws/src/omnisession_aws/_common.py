@@ -206,8 +206,8 @@ class ClientRunner:
             return self._client
 
     def _build(self) -> Any:
-        import boto3
-        from botocore.config import Config
+        import boto3  # type: ignore[import-untyped]
+        from botocore.config import Config  # type: ignore[import-untyped]
 
         opts = self.options
         session = boto3.session.Session(profile_name=opts.profile, region_name=opts.region)
@@ -240,3 +240,13 @@ class ClientRunner:
             client, self._client = self._client, None
         if client is not None:
             client.close()
+
+
+def botocore_errors() -> tuple[type[Exception], type[Exception]]:
+    """``(BotoCoreError, ClientError)``, imported on first use (botocore is untyped)."""
+    from botocore.exceptions import (  # type: ignore[import-untyped]
+        BotoCoreError,
+        ClientError,
+    )
+
+    return BotoCoreError, ClientError

@@ -75,7 +75,15 @@ from omnisession.model import (
 )
 from omnisession.store import Capability
 
-from ._common import AwsOptions, ClientRunner, backoff, component, error_code, parse_options
+from ._common import (
+    AwsOptions,
+    ClientRunner,
+    backoff,
+    botocore_errors,
+    component,
+    error_code,
+    parse_options,
+)
 
 __all__ = ["DynamoDBStore", "create_table", "open_dynamodb_store"]
 
@@ -218,7 +226,7 @@ class DynamoDBStore(StoreBase):
         return await self._runner.run(self._guard, function, *args)
 
     def _guard(self, function: Any, *args: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
+        BotoCoreError, ClientError = botocore_errors()
 
         try:
             return function(*args)
@@ -237,7 +245,7 @@ class DynamoDBStore(StoreBase):
     def _ensure_table(self) -> None:
         if self._ready:
             return
-        from botocore.exceptions import BotoCoreError, ClientError
+        BotoCoreError, ClientError = botocore_errors()
 
         try:
             _create_table(self._runner.client, self.table, exist_ok=True)
@@ -419,7 +427,7 @@ class DynamoDBStore(StoreBase):
         return prepared
 
     def _delete_blobs(self, blobs: Sequence[str]) -> None:
-        keys = []
+        keys: list[dict[str, Any]] = []
         for blob in blobs:
             keys.extend(
                 {"pk": item["pk"], "sk": item["sk"]}
@@ -454,8 +462,8 @@ class DynamoDBStore(StoreBase):
 
     def _reclaim_partition(self, inc: str) -> None:
         """Delete the event items of a cleared or deleted incarnation (already unreachable)."""
-        keys = []
-        blobs = []
+        keys: list[dict[str, Any]] = []
+        blobs: list[str] = []
         for item in self._query(
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": _s(f"e|{inc}")},
@@ -515,7 +523,7 @@ class DynamoDBStore(StoreBase):
         ``ALL_OLD``, so a lost race hands back the winner's meta item and the
         retry needs no extra read.
         """
-        from botocore.exceptions import ClientError
+        ClientError = botocore_errors()[1]
 
         if len(actions) == 1:
             # One item: a plain conditional write is just as atomic, and cheaper.
@@ -530,14 +538,16 @@ class DynamoDBStore(StoreBase):
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
-                return [{"Code": "ConditionalCheckFailed", "Item": exc.response.get("Item")}]
+                response: dict[str, Any] = getattr(exc, "response", {})
+                return [{"Code": "ConditionalCheckFailed", "Item": response.get("Item")}]
             return None
         try:
             self._runner.client.transact_write_items(TransactItems=actions)
         except ClientError as exc:
             if error_code(exc) != "TransactionCanceledException":
                 raise
-            reasons: list[dict[str, Any]] = list(exc.response.get("CancellationReasons") or [])
+            failure: dict[str, Any] = getattr(exc, "response", {})
+            reasons: list[dict[str, Any]] = list(failure.get("CancellationReasons") or [])
             if not reasons:
                 reasons = [{"Code": "TransactionConflict"}]
             return reasons
@@ -1027,7 +1037,7 @@ class DynamoDBStore(StoreBase):
 
 def _create_table(client: Any, table: str, *, exist_ok: bool) -> bool:
     """Create ``table`` with the keys, GSIs and TTL this store needs; wait until active."""
-    from botocore.exceptions import ClientError
+    ClientError = botocore_errors()[1]
 
     created = True
     try:

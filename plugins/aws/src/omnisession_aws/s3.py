@@ -76,7 +76,15 @@ from omnisession.model import (
 )
 from omnisession.store import Capability
 
-from ._common import AwsOptions, ClientRunner, backoff, component, error_code, parse_options
+from ._common import (
+    AwsOptions,
+    ClientRunner,
+    backoff,
+    botocore_errors,
+    component,
+    error_code,
+    parse_options,
+)
 
 __all__ = ["S3Store", "create_bucket", "open_s3_store"]
 
@@ -164,7 +172,7 @@ class S3Store(StoreBase):
         return await self._runner.run(self._guard, function, *args)
 
     def _guard(self, function: Any, *args: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
+        BotoCoreError, ClientError = botocore_errors()
 
         try:
             return function(*args)
@@ -183,7 +191,7 @@ class S3Store(StoreBase):
     def _ensure_bucket(self) -> None:
         if self._ready:
             return
-        from botocore.exceptions import BotoCoreError, ClientError
+        BotoCoreError, ClientError = botocore_errors()
 
         try:
             _create_bucket(self._runner.client, self.bucket)
@@ -217,7 +225,7 @@ class S3Store(StoreBase):
     # -- object helpers (worker thread) ------------------------------------------
 
     def _get(self, key: str) -> tuple[bytes, str] | None:
-        from botocore.exceptions import ClientError
+        ClientError = botocore_errors()[1]
 
         try:
             response = self._runner.client.get_object(Bucket=self.bucket, Key=key)
@@ -232,7 +240,7 @@ class S3Store(StoreBase):
         self, key: str, body: bytes, *, if_match: str | None = None, create: bool = False
     ) -> str | None:
         """Conditional PUT; the new ETag, or ``None`` if the condition failed (a race)."""
-        from botocore.exceptions import ClientError
+        ClientError = botocore_errors()[1]
 
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": body}
         if if_match is not None:
@@ -518,7 +526,7 @@ class S3Store(StoreBase):
     def _retire(self, key: SessionKey, *, delete: bool) -> None:
         """Clear (empty head) or delete the session with one conditional write,
         then remove the objects it no longer names."""
-        from botocore.exceptions import ClientError
+        ClientError = botocore_errors()[1]
 
         with self._lock_for(key):
             head = self._read_head(key)
@@ -750,7 +758,7 @@ class S3Store(StoreBase):
 
 
 def _create_bucket(client: Any, bucket: str) -> bool:
-    from botocore.exceptions import ClientError
+    ClientError = botocore_errors()[1]
 
     region = client.meta.region_name
     kwargs: dict[str, Any] = {"Bucket": bucket}

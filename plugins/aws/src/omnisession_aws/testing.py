@@ -69,7 +69,7 @@ class SerializedMotoServer:
         )
         from werkzeug.serving import make_server
 
-        class QuietHandler(MotoRequestHandler):  # type: ignore[misc]
+        class QuietHandler(MotoRequestHandler):
             def log_request(self, *args: Any, **kwargs: Any) -> None:
                 """No line per request: tests make thousands."""
 
