@@ -21,10 +21,12 @@ from omnisession import (
 )
 from omnisession.adk_store import META_KEY, ADKServiceStore, PlainIds
 
+from . import run_async
+
 KEY = SessionKey("app", "u", "s")
 
 
-@pytest.mark.asyncio
+@run_async
 async def test_adk_memory_name_shares_one_service_and_bare_url_is_private() -> None:
     name = uuid.uuid4().hex
     async with (
@@ -38,8 +40,8 @@ async def test_adk_memory_name_shares_one_service_and_bare_url_is_private() -> N
         assert first.capabilities == {Capability.BASE, Capability.LARGE_ENTRIES}
 
 
-@pytest.mark.asyncio
 @pytest.mark.parametrize("scheme", ["adk+sqlite", "adk+db"])
+@run_async
 async def test_file_urls_persist_across_reopening(scheme: str, tmp_path: Path) -> None:
     path = tmp_path / "chat.db"
     url = (
@@ -77,7 +79,7 @@ def test_adk_memory_takes_no_options() -> None:
         open_store("adk+memory://", pool_size=3)
 
 
-@pytest.mark.asyncio
+@run_async
 async def test_unreachable_database_is_backend_unavailable(tmp_path: Path) -> None:
     url = f"adk+db://sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}"
     async with open_store(url) as store:
@@ -106,7 +108,7 @@ def test_listing_backends_imports_no_adk() -> None:
     assert imported is False
 
 
-@pytest.mark.asyncio
+@run_async
 async def test_reserved_bookkeeping_key_is_refused_and_nothing_written() -> None:
     store = ADKServiceStore(InMemorySessionService())
     await store.create_session(KEY)
@@ -118,7 +120,7 @@ async def test_reserved_bookkeeping_key_is_refused_and_nothing_written() -> None
     assert await store.get_session(SessionKey("app", "u", "other")) is None
 
 
-@pytest.mark.asyncio
+@run_async
 async def test_sessions_keep_their_own_names_in_the_service() -> None:
     # ADK tools (adk web, a Runner on the same service) see the sessions under
     # the ids the user gave, except ids the service would strip or that start
@@ -141,7 +143,7 @@ async def test_sessions_keep_their_own_names_in_the_service() -> None:
     assert sorted(record.key for record in listed.sessions) == sorted(keys)
 
 
-@pytest.mark.asyncio
+@run_async
 async def test_events_written_by_adk_itself_are_not_items() -> None:
     service = InMemorySessionService()
     store = ADKServiceStore(service)

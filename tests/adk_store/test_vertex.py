@@ -24,6 +24,7 @@ from omnisession import (
 from omnisession.adk_store import META_KEY, ADKServiceStore, HashedIds
 from omnisession_conformance import StoreConformance
 
+from . import run_async
 from .test_conformance import known_failure
 from .vertex_fake import FakeAgentEngine, OfflineVertexAiSessionService
 
@@ -85,7 +86,7 @@ def test_declares_persistence_but_not_local_guarantees() -> None:
     assert isinstance(store.ids, HashedIds)
 
 
-@pytest.mark.asyncio
+@run_async
 async def test_any_key_becomes_a_valid_vertex_session_id_and_lists_back() -> None:
     engine = FakeAgentEngine()
     store = _store(engine)
@@ -104,7 +105,7 @@ async def test_any_key_becomes_a_valid_vertex_session_id_and_lists_back() -> Non
     assert [r.key for r in (await store.list_sessions("my app")).sessions] == [key]
 
 
-@pytest.mark.asyncio
+@run_async
 async def test_history_round_trips_through_the_api_wire() -> None:
     store = _store(FakeAgentEngine())
     key = SessionKey("app", "u", "s")
@@ -120,7 +121,7 @@ async def test_history_round_trips_through_the_api_wire() -> None:
     assert META_KEY not in record.state
 
 
-@pytest.mark.asyncio
+@run_async
 async def test_a_server_error_surfaces_as_backend_unavailable_and_writes_nothing() -> None:
     engine = FakeAgentEngine()
     store = _store(engine)
@@ -141,7 +142,7 @@ async def test_a_server_error_surfaces_as_backend_unavailable_and_writes_nothing
     assert await store.get_items(key) == [{"i": 2}]
 
 
-@pytest.mark.asyncio
+@run_async
 async def test_a_refused_request_is_invalid_entry_and_writes_nothing() -> None:
     engine = FakeAgentEngine()
     store = _store(engine)
@@ -157,7 +158,7 @@ async def test_a_refused_request_is_invalid_entry_and_writes_nothing() -> None:
     assert await store.get_items(key) == []
 
 
-@pytest.mark.asyncio
+@run_async
 async def test_get_user_state_falls_back_to_a_session_of_the_user() -> None:
     # ADK's VertexAiSessionService.get_user_state raises NotImplementedError.
     store = _store(FakeAgentEngine())
@@ -166,7 +167,7 @@ async def test_get_user_state_falls_back_to_a_session_of_the_user() -> None:
     assert await store.get_user_state("app", "bob") == {}
 
 
-@pytest.mark.asyncio
+@run_async
 async def test_a_session_written_by_adk_directly_is_listed_and_its_events_skipped() -> None:
     engine = FakeAgentEngine()
     service = OfflineVertexAiSessionService(engine)
