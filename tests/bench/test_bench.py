@@ -116,3 +116,23 @@ def test_bench_sqlite_compare_prints_and_writes_ratios(
 def test_bench_rejects_bad_sizes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "memory://", "--layers", "store,nope"]) == 2
     assert "unknown layer" in capsys.readouterr().err
+
+
+def test_make_bench_generator_writes_results_md_and_rerenders_from_json(tmp_path: Path) -> None:
+    from omnisession_bench import results
+
+    out, raw = tmp_path / "RESULTS.md", tmp_path / "results.json"
+    argv = ["--url", "memory://", "--events", "200", "--sessions", "10", "--reps", "4"]
+    argv += ["--budget", "0.5", "--quiet", "--out", str(out), "--json", str(raw)]
+    assert results.main(argv) == 0
+    text = out.read_text()
+    assert text.startswith("# omnisession benchmark results")
+    assert "## Machine and versions" in text and "- google-adk " in text
+    assert "| memory | InMemorySessionService | get_session full history |" in text
+    assert "### memory: `memory://`" in text
+    run = json.loads(raw.read_text())
+    assert [e["engine"] for e in run["engines"]] == ["memory"]
+
+    again = tmp_path / "AGAIN.md"
+    assert results.main(["--from-json", str(raw), "--out", str(again)]) == 0
+    assert again.read_text() == text
