@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError
-from omnisession import BackendUnavailable, SessionKey, open_store
+from omnisession import BackendUnavailable, SessionKey, SessionNotFound, open_store
 from omnisession_aws import create_bucket, create_table
 
 from ..targets import aws as target
@@ -211,6 +211,8 @@ def test_dynamodb_ttl_stamps_every_write_and_expired_sessions_are_gone(table: st
             assert await store.get_session(KEY) is None
             assert await store.get_items(KEY) == []
             assert (await store.list_sessions("app")).sessions == []
+            with pytest.raises(SessionNotFound):  # the writer's cached meta must not revive it
+                await store.append_event(KEY, {"n": 2})
             again = await store.create_session(KEY)
             assert again.state == {"user:u": 2}, "user state outlives the session"
             assert await store.get_items(KEY) == []

@@ -115,11 +115,16 @@ def component(value: str, limit: int = 300) -> str:
     """A collision-free, separator-free form of an id for keys and paths.
 
     Short ids are percent-encoded (every character but ``A-Za-z0-9_.-~`` is
-    escaped, so ``/``, ``|``, ``#``, ``!`` never appear bare); ids whose
+    escaped, so ``/``, ``|``, ``#``, ``!`` never appear bare, and a leading
+    ``.`` becomes ``%2E``); ids whose
     encoding is longer than ``limit`` bytes become ``!`` + their SHA-256, which
     no encoded id can start with. Distinct ids never share a component.
     """
     encoded = quote(value, safe="")
+    if encoded.startswith("."):
+        # "." and ".." path segments get normalised away by some HTTP stacks;
+        # quote() never emits "%2E", so this stays unambiguous.
+        encoded = "%2E" + encoded[1:]
     if len(encoded) <= limit:
         return encoded
     return "!" + hashlib.sha256(value.encode("utf-8")).hexdigest()

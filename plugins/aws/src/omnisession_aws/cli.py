@@ -32,23 +32,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if parts.scheme != expected:
         parser.error(f"{args.command} takes a {expected}:// URL, got {args.url!r}")
     options = parse_options(parts.query, {})
-    common = {
-        "region": options.region,
-        "endpoint_url": options.endpoint_url,
-        "profile": options.profile,
-    }
     try:
         if args.command == "create-table":
             from .dynamodb import create_table
 
             name = (parts.netloc + parts.path).strip("/")
-            created = create_table(name, **common)
+            created = create_table(
+                name,
+                region=options.region,
+                endpoint_url=options.endpoint_url,
+                profile=options.profile,
+            )
             what = f"table {name}"
         else:
             from .s3 import create_bucket
 
             name = parts.netloc
-            created = create_bucket(name, **common)
+            created = create_bucket(
+                name,
+                region=options.region,
+                endpoint_url=options.endpoint_url,
+                profile=options.profile,
+            )
             what = f"bucket {name}"
     except Exception as exc:  # report, do not dump a traceback on the user
         print(f"omnisession-aws: cannot create {expected} resource: {exc}", file=sys.stderr)

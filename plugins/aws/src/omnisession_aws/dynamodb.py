@@ -643,12 +643,17 @@ class DynamoDBStore(StoreBase):
             clauses.append(f"#m{index} = :m{index}")
         if session_state:
             clauses += _set_clause(session_state, names, values, "s")
+        condition = "#rev = :old"
+        if self.ttl is not None:  # an expired session must not be revived by a write
+            names["#exp"] = "exp"
+            values[":now"] = _n(now())
+            condition += " AND (attribute_not_exists(#exp) OR #exp > :now)"
         return {
             "Update": {
                 "TableName": self.table,
                 "Key": {"pk": _s(_session_pk(key)), "sk": _s(_META)},
                 "UpdateExpression": "SET " + ", ".join(clauses),
-                "ConditionExpression": "#rev = :old",
+                "ConditionExpression": condition,
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
