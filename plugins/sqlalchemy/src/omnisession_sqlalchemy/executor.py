@@ -11,6 +11,7 @@ using SQLite's own ``:name`` parameters. Rows are plain tuples either way.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
@@ -20,7 +21,14 @@ from sqlalchemy.sql.elements import TextClause
 
 from .sql import Statements
 
-__all__ = ["Executor", "SAExecutor", "SQLiteExecutor", "ThreadSQLiteExecutor", "run_to_end"]
+__all__ = [
+    "Executor",
+    "PGExecutor",
+    "SAExecutor",
+    "SQLiteExecutor",
+    "ThreadSQLiteExecutor",
+    "run_to_end",
+]
 
 Params = Mapping[str, Any]
 T = TypeVar("T")
@@ -145,3 +153,57 @@ def run_to_end(coro: Coroutine[Any, Any, T]) -> T:
         return result
     coro.close()
     raise RuntimeError("a store operation suspended inside a SQLite worker-thread transaction")
+
+
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@functools.lru_cache(maxsize=256)
+def _numbered(text: str) -> tuple[str, tuple[str, ...]]:
+    """``:name`` parameters as asyncpg's ``$1, $2, ...`` and the names in order."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return _NAMED.sub(number, text), tuple(names)
+
+
+class PGExecutor:
+    """Statements straight through the pooled connection's asyncpg object.
+
+    Used for the operations that are one statement outside any transaction
+    (reads, and the single-statement writes): asyncpg's own prepared
+    statement cache, no SQLAlchemy statement and result layers.
+    """
+
+    def __init__(self, apg: Any, sql: Statements) -> None:
+        self.apg = apg
+        self.sql = sql
+
+    @staticmethod
+    def _args(stmt: TextClause, params: Params) -> tuple[str, list[Any]]:
+        text, names = _numbered(stmt.text)
+        return text, [params[name] for name in names]
+
+    async def all(self, stmt: TextClause, params: Params) -> list[tuple[Any, ...]]:
+        text, args = self._args(stmt, params)
+        return [tuple(row) for row in await self.apg.fetch(text, *args)]
+
+    async def first(self, stmt: TextClause, params: Params) -> tuple[Any, ...] | None:
+        text, args = self._args(stmt, params)
+        row = await self.apg.fetchrow(text, *args)
+        return None if row is None else tuple(row)
+
+    async def run(self, stmt: TextClause, params: Params) -> int:
+        text, args = self._args(stmt, params)
+        status = await self.apg.execute(text, *args)
+        tail = str(status).rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def many(self, stmt: TextClause, rows: Sequence[Params]) -> None:
+        text, names = _numbered(stmt.text)
+        await self.apg.executemany(text, [[row[name] for name in names] for row in rows])

@@ -97,6 +97,11 @@ class Statements:
 
     @functools.cached_property
     def user_scopes(self) -> TextClause:
+        if self.f.family == "postgresql":  # one array parameter
+            return sa.text(
+                f"SELECT user_hash, name, value FROM {self.u} "
+                "WHERE user_hash = ANY(CAST(:uhs AS TEXT[]))"
+            )
         return sa.text(
             f"SELECT user_hash, name, value FROM {self.u} WHERE user_hash IN :uhs"
         ).bindparams(sa.bindparam("uhs", expanding=True))

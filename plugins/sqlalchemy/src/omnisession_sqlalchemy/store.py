@@ -94,6 +94,7 @@ from sqlalchemy.pool import StaticPool
 
 from .executor import (
     Executor,
+    PGExecutor,
     SAExecutor,
     SQLiteExecutor,
     ThreadSQLiteExecutor,
@@ -280,6 +281,23 @@ class SQLStore(StoreBase):
         self._shared: _LoopEngine | None = None  # in-memory SQLite: one engine, every loop
         self._given_used = False
         self._closed = False
+        # asyncpg: single statements outside a transaction skip SQLAlchemy's
+        # statement layer; its errors are then caught as they are
+        self._asyncpg = self._spec.url.get_driver_name() == "asyncpg"
+        self._db_errors: tuple[type[BaseException], ...] = (
+            sa.exc.SQLAlchemyError,
+            sqlite3.Error,
+            OSError,
+            TimeoutError,
+        )
+        if self._asyncpg:
+            import asyncpg  # type: ignore[import-untyped,unused-ignore]
+
+            self._db_errors += (
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                asyncpg.InternalClientError,
+            )
         self._ready = False
         self._sql: Statements | None = None
 
@@ -413,12 +431,24 @@ class SQLStore(StoreBase):
     def _is_disconnect(self, exc: BaseException) -> bool:
         if isinstance(exc, sa.exc.DBAPIError):
             return bool(exc.connection_invalidated)
-        return isinstance(exc, OSError | TimeoutError)
+        if isinstance(exc, OSError | TimeoutError):
+            return True
+        if self._asyncpg:
+            import asyncpg  # type: ignore[import-untyped,unused-ignore]
+
+            broken = (  # the connection is gone or its protocol state is unusable
+                asyncpg.InterfaceError,
+                asyncpg.InternalClientError,
+                asyncpg.PostgresConnectionError,
+            )
+            if isinstance(exc, broken):
+                return True
+            # 57P01 admin shutdown (pg_terminate_backend), 57P02, 57P03 ...
+            return str(getattr(exc, "sqlstate", "") or "").startswith("57P")
+        return False
 
     def _is_deadlock(self, exc: BaseException) -> bool:
-        if not isinstance(exc, sa.exc.DBAPIError):
-            return False
-        orig = exc.orig
+        orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
         code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
         if code in _DEADLOCK_SQLSTATES:
             return True
@@ -473,6 +503,8 @@ class SQLStore(StoreBase):
                             committing = True
                         if schema_op is not None:
                             result = await schema_op(conn)
+                        elif autocommit and self._asyncpg:
+                            result = await self._asyncpg_op(conn, loop_engine, op)
                         else:
                             assert op is not None
                             result = await op(SAExecutor(conn, self._statements(conn)))
@@ -481,7 +513,7 @@ class SQLStore(StoreBase):
                         return result
             except OmnisessionError:
                 raise
-            except (sa.exc.SQLAlchemyError, sqlite3.Error, OSError, TimeoutError) as exc:
+            except self._db_errors as exc:
                 if getattr(exc, "_omnisession_committing", False):
                     committing = True
                 if (
@@ -499,6 +531,25 @@ class SQLStore(StoreBase):
                     disconnects += 1
                     continue
                 raise self._unavailable(exc) from exc
+
+    async def _asyncpg_op(
+        self,
+        conn: AsyncConnection,
+        loop_engine: _LoopEngine,
+        op: Callable[[Executor], Awaitable[T]] | None,
+    ) -> T:
+        """One statement outside a transaction, straight on the asyncpg connection."""
+        assert op is not None
+        apg: Any = (await conn.get_raw_connection()).driver_connection
+        try:
+            return await op(PGExecutor(apg, self._statements(conn)))
+        except BaseException as exc:
+            if self._is_disconnect(exc):
+                # what SQLAlchemy does when it sees a disconnect itself: drop
+                # this connection and the pooled ones, likely dead too
+                await conn.invalidate()
+                await loop_engine.engine.dispose()
+            raise
 
     async def _sqlite_transaction(
         self,
