@@ -505,3 +505,34 @@ def test_explicit_driver_urls_work(target: UrlFactory, driver: str) -> None:
                 assert await store.pop_item(key()) == {"text": "héllo 👋"}
 
     run(scenario())
+
+
+@pytest.mark.mariadb
+def test_pop_without_delete_returning_stays_atomic() -> None:
+    """MySQL 8 has no DELETE ... RETURNING: the SELECT-then-DELETE path (under the
+    session row lock) is exercised here on MariaDB, with pops from two engines."""
+    from omnisession_sqlalchemy.sql import Features, Statements
+
+    async def scenario() -> None:
+        async with mariadb_url() as url:
+            stores = [SQLStore(url), SQLStore(url)]
+            try:
+                await stores[0].add_items(key(), [{"p": i} for i in range(40)])
+                for store in stores:
+                    await store.get_app_state("warm-up")  # connects, builds statements
+                    sql = store._sql
+                    assert sql is not None and sql.f.delete_returning
+                    store._sql = Statements(
+                        store._tables,
+                        sql.dialect,
+                        Features("mysql", returning=False, delete_returning=False),
+                    )
+                popped = await asyncio.gather(*(stores[i % 2].pop_item(key()) for i in range(45)))
+                values = [item["p"] for item in popped if item is not None]
+                assert sorted(values) == list(range(40))
+                assert popped.count(None) == 5
+            finally:
+                for store in stores:
+                    await store.aclose()
+
+    run(scenario())

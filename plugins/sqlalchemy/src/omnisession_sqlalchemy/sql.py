@@ -34,6 +34,7 @@ class Statements:
 
     def __init__(self, tables: Tables, dialect: Dialect, features: Features) -> None:
         fmt = dialect.identifier_preparer.format_table
+        self.dialect = dialect
         self.f = features
         self.s = fmt(tables.sessions)
         self.e = fmt(tables.events)
