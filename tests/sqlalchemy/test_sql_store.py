@@ -61,19 +61,22 @@ def key(session: str = "s", user: str = "u") -> SessionKey:
     return SessionKey("sql-tests", user, session)
 
 
-async def raw(url: str, statement: str, table: str | None = None) -> list[Any]:
-    """Run one statement on the store's database, ``{t}`` naming one of its tables."""
+async def raw(url: str, statement: str | list[str], table: str | None = None) -> list[Any]:
+    """Run statements on one connection to the store's database (``{t}`` naming one
+    of its tables); the rows of the last."""
     spec = engine_url(url)
     engine = create_async_engine(spec.url)
     try:
+        statements = [statement] if isinstance(statement, str) else statement
         if table is not None:
             schema = spec.options.get("schema")
             name = engine.dialect.identifier_preparer.quote(f"omnisession_{table}")
             if schema:
                 name = f"{engine.dialect.identifier_preparer.quote_schema(schema)}.{name}"
-            statement = statement.format(t=name)
+            statements = [text.format(t=name) for text in statements]
         async with engine.begin() as conn:
-            result = await conn.exec_driver_sql(statement)
+            for text in statements:
+                result = await conn.exec_driver_sql(text)
             return list(result) if result.returns_rows else []
     finally:
         await engine.dispose()
@@ -534,5 +537,56 @@ def test_pop_without_delete_returning_stays_atomic() -> None:
             finally:
                 for store in stores:
                     await store.aclose()
+
+    run(scenario())
+
+
+def literal(text: str) -> str:
+    """The newest-N statements with literal values for EXPLAIN."""
+    return re.sub(r":(h|ah|uh)\b", "'x'", re.sub(r":(n|last)\b", "20", text))
+
+
+def _newest_events_sql(store: SQLStore) -> list[str]:
+    sql = store._sql
+    assert sql is not None
+    return [sql.get_items(True).text, sql.get_session(True, True, False).text]
+
+
+@pytest.mark.parametrize("target", PERSISTENT)
+def test_newest_events_are_an_index_range_scan(target: UrlFactory) -> None:
+    """The newest-N read is planned as a range scan of the (session_pk, seq) key,
+    never a sort of the session's history: its cost does not grow with history."""
+
+    async def scenario() -> None:
+        async with target() as url, open_store(url) as store:
+            assert isinstance(store, SQLStore)
+            await store.add_items(key(), [{"i": i} for i in range(50)])
+            spec = engine_url(url)
+            for text in _newest_events_sql(store):
+                if spec.family == "postgresql":
+                    from omnisession_sqlalchemy.executor import _numbered
+
+                    numbered, names = _numbered(text)
+                    hashes = ("h", "ah", "uh")
+                    types = ", ".join("text" if n in hashes else "bigint" for n in names)
+                    values = ", ".join("'x'" if n in hashes else "20" for n in names)
+                    plan = await raw(
+                        url,
+                        [
+                            "SET plan_cache_mode = force_generic_plan",
+                            f"PREPARE newest ({types}) AS {numbered}",
+                            f"EXPLAIN EXECUTE newest ({values})",
+                        ],
+                    )
+                    rows = "\n".join(str(row[0]) for row in plan)
+                    assert "Index Scan Backward" in rows and "Sort" not in rows, rows
+                elif spec.family == "sqlite":
+                    plan = await raw(url, "EXPLAIN QUERY PLAN " + literal(text))
+                    rows = "\n".join(str(row[-1]) for row in plan)
+                    assert "TEMP B-TREE" not in rows and "(session_pk=?)" in rows, rows
+                else:
+                    plan = await raw(url, "EXPLAIN " + literal(text))
+                    rows = "\n".join(str(row) for row in plan)
+                    assert "filesort" not in rows, rows
 
     run(scenario())

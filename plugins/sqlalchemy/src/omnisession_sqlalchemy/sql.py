@@ -46,6 +46,17 @@ class Statements:
 
     # -- reads ----------------------------------------------------------------
 
+    @property
+    def _session_pk(self) -> str:
+        """The session's id as a scalar subquery.
+
+        Events are then filtered by ``session_pk = <constant>``, which every
+        planner serves from the (session_pk, seq) primary key in ``seq``
+        order: "the newest N" reads N index entries. (A join would leave
+        PostgreSQL sorting the whole history of the session.)
+        """
+        return f"SELECT id FROM {self.s} WHERE key_hash = :h"
+
     @functools.cache  # noqa: B019 - one Statements per store, a handful of variants
     def get_session(self, with_events: bool, last: bool, since: bool) -> TextClause:
         """The session row, both scopes and (optionally) events, in one statement.
@@ -64,9 +75,8 @@ class Statements:
             limit = " LIMIT :last" if last else ""
             parts.append(
                 "SELECT 3, seq, ts, NULL, data, NULL FROM ("
-                f"SELECT e.seq, e.ts, e.data FROM {self.e} e JOIN {self.s} s "
-                f"ON s.id = e.session_pk WHERE s.key_hash = :h{where} "
-                f"ORDER BY e.seq DESC{limit}) ev"
+                f"SELECT e.seq, e.ts, e.data FROM {self.e} e WHERE e.session_pk = "
+                f"({self._session_pk}){where} ORDER BY e.seq DESC{limit}) ev"
             )
         return sa.text(" UNION ALL ".join(parts))
 
@@ -74,8 +84,8 @@ class Statements:
     def get_items(self, limit: bool) -> TextClause:
         order = "DESC LIMIT :n" if limit else "ASC"
         return sa.text(
-            f"SELECT e.data FROM {self.e} e JOIN {self.s} s ON s.id = e.session_pk "
-            f"WHERE s.key_hash = :h ORDER BY e.seq {order}"
+            f"SELECT e.data FROM {self.e} e WHERE e.session_pk = ({self._session_pk}) "
+            f"ORDER BY e.seq {order}"
         )
 
     @functools.cache  # noqa: B019
