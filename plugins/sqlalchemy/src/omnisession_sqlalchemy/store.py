@@ -509,7 +509,8 @@ class SQLStore(StoreBase):
                             assert op is not None
                             result = await op(SAExecutor(conn, self._statements(conn)))
                         committing = True
-                        await conn.commit()
+                        if not autocommit:
+                            await conn.commit()
                         return result
             except OmnisessionError:
                 raise
