@@ -36,7 +36,7 @@ def run(coro: Any) -> Any:
 @pytest.fixture
 def table() -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex}"
-    create_table(name, region=REGION, endpoint_url=target.endpoint_url())
+    create_table(name, client=target._client("dynamodb"))
     yield name
     target._client("dynamodb").delete_table(TableName=name)
 
@@ -54,7 +54,7 @@ def s3_url(bucket: str, **options: Any) -> str:
 @pytest.fixture
 def bucket() -> str:
     name = f"b-{uuid.uuid4().hex}"
-    create_bucket(name, region=REGION, endpoint_url=target.endpoint_url())
+    create_bucket(name, client=target._client("s3"))
     return name
 
 

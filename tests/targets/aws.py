@@ -43,10 +43,18 @@ def endpoint_url() -> str:
         return url
 
 
-def _client(service: str) -> Any:
-    import boto3
+_clients: dict[str, Any] = {}
 
-    return boto3.client(service, region_name=REGION, endpoint_url=endpoint_url())
+
+def _client(service: str) -> Any:
+    """A boto3 client on the moto server, one per service (clients are thread-safe)."""
+    endpoint = endpoint_url()
+    with _lock:
+        if service not in _clients:
+            import boto3
+
+            _clients[service] = boto3.client(service, region_name=REGION, endpoint_url=endpoint)
+        return _clients[service]
 
 
 @asynccontextmanager
@@ -54,7 +62,7 @@ async def _dynamodb_url() -> AsyncIterator[str]:
     from omnisession_aws import create_table
 
     table = f"t-{uuid.uuid4().hex}"
-    create_table(table, region=REGION, endpoint_url=endpoint_url())
+    create_table(table, client=_client("dynamodb"))
     try:
         yield f"dynamodb://{table}?region={REGION}&endpoint_url={endpoint_url()}"
     finally:
@@ -63,13 +71,13 @@ async def _dynamodb_url() -> AsyncIterator[str]:
 
 def _worker_bucket() -> str:
     global _bucket
-    endpoint = endpoint_url()
+    client = _client("s3")
     with _lock:
         if _bucket is None:
             from omnisession_aws import create_bucket
 
             name = f"omnisession-{uuid.uuid4().hex[:16]}"
-            create_bucket(name, region=REGION, endpoint_url=endpoint)
+            create_bucket(name, client=client)
             _bucket = name
         return _bucket
 

@@ -559,7 +559,10 @@ class DynamoDBStore(StoreBase):
         """The session's current meta after a cancelled transaction (meta is action 0)."""
         first = reasons[0]
         if first.get("Code") == "ConditionalCheckFailed" and first.get("Item"):
-            # Another writer won: its meta came back with the cancellation.
+            # Another writer won: its meta came back with the cancellation. A
+            # short random pause lets the winner's queued writes through instead
+            # of the two instances taking turns to invalidate each other.
+            backoff(attempt, base=0.005, cap=0.05)
             return self._meta_of(first["Item"])
         backoff(attempt)  # TransactionConflict / throttling of the transaction: wait, re-read
         return self._get_meta(key)
@@ -1091,14 +1094,18 @@ def create_table(
     endpoint_url: str | None = None,
     profile: str | None = None,
     exist_ok: bool = True,
+    client: Any = None,
 ) -> bool:
     """Create the DynamoDB table a ``dynamodb://TABLE`` store needs (on-demand billing).
 
     Keys ``pk``/``sk`` (strings), GSIs ``by_app`` and ``by_user`` for listing,
     TTL on attribute ``exp``. Waits until the table is active. Returns ``True``
     if it was created, ``False`` if it already existed (``exist_ok``).
-    Credentials come from the usual AWS chain.
+    Credentials come from the usual AWS chain; pass ``client`` (a boto3
+    DynamoDB client) to use one you already have instead.
     """
+    if client is not None:
+        return _create_table(client, table, exist_ok=exist_ok)
     runner = ClientRunner(
         "dynamodb", AwsOptions(region=region, endpoint_url=endpoint_url, profile=profile)
     )

@@ -779,11 +779,15 @@ def create_bucket(
     region: str | None = None,
     endpoint_url: str | None = None,
     profile: str | None = None,
+    client: Any = None,
 ) -> bool:
     """Create the bucket an ``s3://BUCKET/...`` store needs; ``False`` if you already own it.
 
-    Credentials come from the usual AWS chain.
+    Credentials come from the usual AWS chain; pass ``client`` (a boto3 S3
+    client) to use one you already have instead.
     """
+    if client is not None:
+        return _create_bucket(client, bucket)
     runner = ClientRunner(
         "s3", AwsOptions(region=region, endpoint_url=endpoint_url, profile=profile)
     )
