@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sqlite3
+import subprocess
 from importlib import metadata
 from typing import Any
 
@@ -68,4 +69,23 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     found["sqlite (library)"] = sqlite3.sqlite_version
+    commit = _git_commit()
+    if commit:
+        found["omnisession git commit"] = commit
     return found
+
+
+def _git_commit() -> str | None:
+    """The commit of the checkout the benchmark runs from, if it is a git checkout."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        done = subprocess.run(
+            ["git", "-C", here, "log", "-1", "--format=%h %cd", "--date=format:%Y-%m-%d %H:%M"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
