@@ -286,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         env_urls = os.environ.get("OMNISESSION_BENCH_URLS", "").split()
         urls = args.url or env_urls or default_urls(workdir)
         started = time.perf_counter()
+        measured_versions = versions()  # before the run: the code that is measured
         load_before = os.getloadavg()[0]
         reports, skipped = asyncio.run(_run_all(urls, config))
         load_after = os.getloadavg()[0]
@@ -302,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "command": command,
         "machine": machine(),
-        "versions": versions(),
+        "versions": measured_versions,
         "load": [load_before, load_after],
         "servers": server_versions,
         "skipped": skipped,
