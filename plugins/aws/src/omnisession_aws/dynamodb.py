@@ -147,6 +147,18 @@ def _luser(app_name: str, user_id: str) -> str:
     return f"{component(app_name)}|{component(user_id)}"
 
 
+#: An entry stored as chunk items is written in its group as "@BLOB:COUNT"; an
+#: inline entry is the JSON text of an object, which always starts with "{".
+_REF = "@"
+
+
+def _blob_ref(entry: str) -> tuple[str, int] | None:
+    if not entry.startswith(_REF):
+        return None
+    blob, _, count = entry[len(_REF) :].partition(":")
+    return blob, int(count)
+
+
 def _scope_attrs(item: Mapping[str, Any] | None) -> JSONObject:
     """The un-prefixed state dict stored as ``$KEY`` attributes of an item."""
     if not item:
@@ -179,7 +191,7 @@ class _Meta:
 class _Prepared:
     """Entries of one write, encoded and (when large) already offloaded."""
 
-    entries: list[dict[str, Any]]  # DynamoDB map values: {"t": text} or {"b": blob, "c": n}
+    entries: list[dict[str, str]]  # {"S": JSON text} or {"S": "@BLOB:COUNT"}
     sizes: list[int]
     blobs: list[str]
 
@@ -369,7 +381,7 @@ class DynamoDBStore(StoreBase):
         self, groups: list[tuple[int, float, list[dict[str, Any]]]], newest: int | None
     ) -> list[Event]:
         flat = [
-            (first + index, ts, entry["M"])
+            (first + index, ts, entry["S"])
             for first, ts, entries in groups
             for index, entry in enumerate(entries)
         ]
@@ -377,11 +389,12 @@ class DynamoDBStore(StoreBase):
             flat = flat[-newest:] if newest else []
         return [Event(seq, ts, _json.loads(self._entry_text(entry))) for seq, ts, entry in flat]
 
-    def _entry_text(self, entry: Mapping[str, Any]) -> str:
-        if "t" in entry:
-            text: str = entry["t"]["S"]
-            return text
-        blob = entry["b"]["S"]
+    def _entry_text(self, entry: str) -> str:
+        """The JSON text of a stored entry: inline, or reassembled from its chunks."""
+        ref = _blob_ref(entry)
+        if ref is None:
+            return entry
+        blob, count = ref
         chunks = sorted(
             self._query(
                 KeyConditionExpression="pk = :pk",
@@ -390,9 +403,9 @@ class DynamoDBStore(StoreBase):
             ),
             key=lambda item: item["sk"]["S"],
         )
-        if len(chunks) != int(entry["c"]["N"]):
+        if len(chunks) != count:
             raise BackendUnavailable(
-                f"large entry {blob} has {len(chunks)} of {entry['c']['N']} chunks; "
+                f"large entry {blob} has {len(chunks)} of {count} chunks; "
                 "its items were removed outside omnisession"
             )
         return b"".join(chunk["v"]["B"] for chunk in chunks).decode("utf-8")
@@ -405,7 +418,7 @@ class DynamoDBStore(StoreBase):
             data = text.encode("utf-8")
             if len(data) <= INLINE_ENTRY_MAX and inline_total + len(data) <= TXN_INLINE_MAX:
                 inline_total += len(data)
-                prepared.entries.append({"M": {"t": _s(text)}})
+                prepared.entries.append(_s(text))
                 prepared.sizes.append(len(data) + 16)
                 continue
             blob = uuid.uuid4().hex
@@ -422,7 +435,7 @@ class DynamoDBStore(StoreBase):
                     )
             finally:
                 prepared.blobs.append(blob)
-            prepared.entries.append({"M": {"b": _s(blob), "c": _n(len(chunks))}})
+            prepared.entries.append(_s(f"{_REF}{blob}:{len(chunks)}"))
             prepared.sizes.append(80)
         return prepared
 
@@ -470,7 +483,10 @@ class DynamoDBStore(StoreBase):
         ):
             keys.append({"pk": item["pk"], "sk": item["sk"]})
             entries = item.get("d", {}).get("L", [])
-            blobs.extend(entry["M"]["b"]["S"] for entry in entries if "b" in entry["M"])
+            for entry in entries:
+                ref = _blob_ref(entry["S"])
+                if ref is not None:
+                    blobs.append(ref[0])
         self._batch_delete(keys)
         self._delete_blobs(blobs)
 
@@ -789,7 +805,7 @@ class DynamoDBStore(StoreBase):
                         continue
                     return None
                 first_seq, _ts, entries = groups[-1]
-                last = entries[-1]["M"]
+                last: str = entries[-1]["S"]
                 text = self._entry_text(last)
                 group_key = {"pk": _s(f"e|{meta.inc}"), "sk": _s(_seq_sk(first_seq))}
                 meta_action = self._update_meta_action(key, meta, {})
@@ -823,8 +839,9 @@ class DynamoDBStore(StoreBase):
                 reasons = self._transact(actions)
                 if reasons is None:
                     self._remember(key, self._next_meta(meta, meta_action, meta.next_seq, meta.inc))
-                    if "b" in last:
-                        self._discard_blobs([last["b"]["S"]])
+                    ref = _blob_ref(last)
+                    if ref is not None:
+                        self._discard_blobs([ref[0]])
                     result: JSONObject = _json.loads(text)
                     return result
                 meta, cached = self._after_failure(key, reasons, attempt), False
