@@ -33,7 +33,7 @@ bench: $(INSTALLED)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
-	$(BIN)/mypy --strict core/src conformance/src
+	$(BIN)/mypy --strict core/src conformance/src plugins/*/src
 
 clean:
 	rm -rf $(VENV) omnisession-demo.db omnisession-demo.db-*
