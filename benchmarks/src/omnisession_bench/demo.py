@@ -69,7 +69,7 @@ ADK_INSTRUCTION = (
 
 OPENAI_INSTRUCTIONS = (
     "You book flights for {user:name} (home: {user:home_city}). "
-    "Seat: {user:seat}. Meal: {user:diet}. Trip: {user:trip_summary}."
+    "Seat: {user:seat?}. Meal: {user:diet}. Trip: {user:trip_summary?}."
 )
 
 LIVE_GEMINI_MODEL = "gemini-2.5-flash"
