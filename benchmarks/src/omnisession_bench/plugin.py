@@ -39,7 +39,10 @@ def omnisession_register_commands(subparsers: argparse._SubParsersAction[Any]) -
         description=(
             "Median and p99 latency of every store operation at several history sizes, and "
             "throughput with concurrent writers. --compare runs the frameworks' own session "
-            "stores on the same engine in the same run and prints peer/omnisession ratios."
+            "stores on the same engine in the same run and prints peer/omnisession ratios. "
+            "The run works in an app of its own (omnisession-bench-<run id>) and deletes its "
+            "sessions afterwards; the user and app state it wrote stay (the store contract "
+            "has no way to delete a scope)."
         ),
     )
     bench.add_argument(
