@@ -7,8 +7,9 @@ Default engines: SQLite (a temporary file), PostgreSQL
 (``mysql://root@127.0.0.1/test``), Redis (``redis://127.0.0.1:6379/0``) and
 ``memory://`` (against ADK's ``InMemorySessionService``); a server that does
 not answer on its port is skipped with a note. ``--url`` (repeatable) or
-``OMNISESSION_BENCH_URLS`` (space-separated) replace the list, e.g. to add a
-``dynamodb://`` endpoint. The Markdown report states the machine, the
+``OMNISESSION_BENCH_URLS`` (space-separated) replace the list, e.g. to add
+``dynamodb://TABLE?region=...&endpoint_url=http://127.0.0.1:PORT`` (its
+``endpoint_url`` is what is probed). The Markdown report states the machine, the
 versions of everything involved, and appends ``benchmarks/ANALYSIS.md`` (the
 hand-written reading of the figures) when it exists.
 
@@ -31,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from .cli import report_document
 from .engines import engine_of, redact
@@ -66,7 +67,11 @@ KEY_FIGURES = (
 
 
 def _reachable(url: str) -> bool:
+    """Whether something answers on the URL's port (or its ``endpoint_url``'s, for AWS)."""
     parts = urlsplit(url)
+    endpoint = parse_qs(parts.query).get("endpoint_url")
+    if endpoint:
+        parts = urlsplit(endpoint[0])
     if not parts.hostname or not parts.port:
         return True
     try:
