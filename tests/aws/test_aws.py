@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -24,6 +25,13 @@ from omnisession import BackendUnavailable, SessionKey, SessionNotFound, open_st
 from omnisession_aws import create_bucket, create_table
 
 from ..targets import aws as target
+
+
+@pytest.fixture(autouse=True)
+def dummy_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto takes any credentials; botocore must find some even when no target ran first."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, os.environ.get(name, "testing"))
 
 REGION = target.REGION
 KEY = SessionKey("app", "user", "session")

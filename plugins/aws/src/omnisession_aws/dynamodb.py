@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from omnisession import _json
+from omnisession import backend as codec
 from omnisession.backend import (
     StoreBase,
     check_key,
@@ -163,7 +163,7 @@ def _scope_attrs(item: Mapping[str, Any] | None) -> JSONObject:
     """The un-prefixed state dict stored as ``$KEY`` attributes of an item."""
     if not item:
         return {}
-    return {name[1:]: _json.loads(value["S"]) for name, value in item.items() if name[0] == "$"}
+    return {name[1:]: codec.loads(value["S"]) for name, value in item.items() if name[0] == "$"}
 
 
 def _set_clause(
@@ -172,7 +172,7 @@ def _set_clause(
     clauses = []
     for index, (state_key, value) in enumerate(scope.items()):
         names[f"#{tag}{index}"] = "$" + state_key
-        values[f":{tag}{index}"] = _s(_json.dumps(value, what="state"))
+        values[f":{tag}{index}"] = _s(codec.dumps(value, what="state"))
         clauses.append(f"#{tag}{index} = :{tag}{index}")
     return clauses
 
@@ -387,7 +387,7 @@ class DynamoDBStore(StoreBase):
         ]
         if newest is not None:
             flat = flat[-newest:] if newest else []
-        return [Event(seq, ts, _json.loads(self._entry_text(entry))) for seq, ts, entry in flat]
+        return [Event(seq, ts, codec.loads(self._entry_text(entry))) for seq, ts, entry in flat]
 
     def _entry_text(self, entry: str) -> str:
         """The JSON text of a stored entry: inline, or reassembled from its chunks."""
@@ -628,7 +628,7 @@ class DynamoDBStore(StoreBase):
             **self._meta_fields(stamp),
         }
         for state_key, value in session_state.items():
-            item["$" + state_key] = _s(_json.dumps(value, what="state"))
+            item["$" + state_key] = _s(codec.dumps(value, what="state"))
         return item
 
     def _put_meta_action(self, item: dict[str, Any]) -> dict[str, Any]:
@@ -842,7 +842,7 @@ class DynamoDBStore(StoreBase):
                     ref = _blob_ref(last)
                     if ref is not None:
                         self._discard_blobs([ref[0]])
-                    result: JSONObject = _json.loads(text)
+                    result: JSONObject = codec.loads(text)
                     return result
                 meta, cached = self._after_failure(key, reasons, attempt), False
             self._remember(key, None)

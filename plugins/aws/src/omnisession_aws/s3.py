@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from omnisession import _json
+from omnisession import backend as codec
 from omnisession.backend import (
     StoreBase,
     check_key,
@@ -273,7 +273,7 @@ class S3Store(StoreBase):
         if got is None:
             return None
         body, etag = got
-        data = _json.loads(body)
+        data = codec.loads(body)
         if data.get("v", 0) > _FORMAT:
             from omnisession.errors import IncompatibleSchema
 
@@ -287,7 +287,7 @@ class S3Store(StoreBase):
         got = self._get(object_key)
         if got is None:
             return {}, None
-        state: JSONObject = _json.loads(got[0])["state"]
+        state: JSONObject = codec.loads(got[0])["state"]
         return state, got[1]
 
     def _update_scope(self, object_key: str, scope: Mapping[str, Any]) -> None:
@@ -296,7 +296,7 @@ class S3Store(StoreBase):
         for attempt in range(MAX_RACES):
             state, etag = self._read_scope(object_key)
             state.update(scope)
-            body = _json.dumps({"v": _FORMAT, "state": state}, what="state").encode()
+            body = codec.dumps({"v": _FORMAT, "state": state}, what="state").encode()
             if self._put(object_key, body, if_match=etag, create=etag is None) is not None:
                 return
             backoff(attempt)
@@ -327,7 +327,7 @@ class S3Store(StoreBase):
         got = self._get(self._session_dir(key) + "seg/" + name)
         if got is None:
             raise _Race(name)
-        events: list[list[Any]] = _json.loads(got[0])
+        events: list[list[Any]] = codec.loads(got[0])
         return events
 
     def _rows(self, key: SessionKey, head: _Head, newest: int | None) -> list[list[Any]]:
@@ -399,7 +399,7 @@ class S3Store(StoreBase):
         data["idx"] = index_key
         self._put(index_key, b"")
         written.keys.append(index_key)
-        body = _json.dumps(data, what="state").encode()
+        body = codec.dumps(data, what="state").encode()
         etag = self._put(
             self._session_dir(key) + "head",
             body,
@@ -451,7 +451,7 @@ class S3Store(StoreBase):
                 if len(tail) > TAIL_EVENTS or sum(len(row[2]) for row in tail) > TAIL_BYTES:
                     name = uuid.uuid4().hex
                     segment_key = self._session_dir(key) + "seg/" + name
-                    self._put(segment_key, _json.dumps(tail).encode(), create=True)
+                    self._put(segment_key, codec.dumps(tail).encode(), create=True)
                     written.keys.append(segment_key)
                     data["segs"] = [*data["segs"], [name, tail[0][0], len(tail)]]
                     tail = []
@@ -515,7 +515,7 @@ class S3Store(StoreBase):
                 if committed is not None:
                     self._remember(key, committed)
                     self._delete_quietly(dropped)
-                    result: JSONObject = _json.loads(text)
+                    result: JSONObject = codec.loads(text)
                     return result
                 self._delete_quietly(written.keys)
                 head, cached = self._read_head(key), False
@@ -579,7 +579,7 @@ class S3Store(StoreBase):
         head, rows = snapshot
         record = self._record(key, head)
         record.events.extend(
-            Event(seq, ts, _json.loads(text))
+            Event(seq, ts, codec.loads(text))
             for seq, ts, text in rows
             if since is None or ts >= since
         )
@@ -589,7 +589,7 @@ class S3Store(StoreBase):
         snapshot = self._snapshot(key, limit)
         if snapshot is None:
             return []
-        return [_json.loads(text) for _seq, _ts, text in snapshot[1]]
+        return [codec.loads(text) for _seq, _ts, text in snapshot[1]]
 
     def _list(self, app_name: str, user_id: str | None, size: int, cursor: str | None) -> Page:
         directory = self._index_dir(app_name)
@@ -617,7 +617,7 @@ class S3Store(StoreBase):
                 got = self._get(head_key)
                 if got is None:
                     continue
-                head = _Head(got[1], _json.loads(got[0]))
+                head = _Head(got[1], codec.loads(got[0]))
                 if head.data.get("idx") != index_key:
                     continue  # a stale entry: the session moved on (or a write failed)
                 if len(found) == size:

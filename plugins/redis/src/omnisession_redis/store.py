@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import redis.exceptions as rex
-from omnisession import _json
+from omnisession import backend as codec
 from omnisession.backend import (
     StoreBase,
     check_key,
@@ -141,7 +141,7 @@ def _pairs(values: Mapping[str, Any]) -> list[str]:
     flat = [str(len(values))]
     for name, value in values.items():
         flat.append(name)
-        flat.append(_json.dumps(value, what=f"state value {name!r}"))
+        flat.append(codec.dumps(value, what=f"state value {name!r}"))
     return flat
 
 
@@ -155,16 +155,16 @@ def _hash(flat: Sequence[bytes] | Mapping[bytes, bytes]) -> dict[str, bytes]:
 def _state(flat: Sequence[bytes] | Mapping[bytes, bytes] | None) -> JSONObject:
     if not flat:
         return {}
-    return {name: _json.loads(text) for name, text in _hash(flat).items()}
+    return {name: codec.loads(text) for name, text in _hash(flat).items()}
 
 
 def _event(member: bytes) -> Event:
     seq, stamp, text = member.split(b" ", 2)
-    return Event(int(seq), float(stamp), _json.loads(text))
+    return Event(int(seq), float(stamp), codec.loads(text))
 
 
 def _payload(member: bytes) -> JSONObject:
-    data: JSONObject = _json.loads(member.split(b" ", 2)[2])
+    data: JSONObject = codec.loads(member.split(b" ", 2)[2])
     return data
 
 
@@ -720,7 +720,7 @@ class RedisStore(StoreBase):
         return SessionRecord(
             key=key,
             state=merge_state(
-                _json.loads(_json.dumps(delta.session)), _state(app_flat), _state(user_flat)
+                codec.loads(codec.dumps(delta.session)), _state(app_flat), _state(user_flat)
             ),
             events=[],
             created_at=float(stamp),
