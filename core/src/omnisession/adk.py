@@ -194,6 +194,7 @@ def _fast_validator() -> SchemaValidator:
 
 
 _MISSING = object()
+_LIST_PAGE_SIZE = 1000
 #: Keys ``Event``'s before-validator routes to nested fields (``message`` -> content, ...).
 _CONVENIENCE_KEYS = frozenset({"message", "state", "route", "node_path"})
 _GC_PAUSE_THRESHOLD = 256
@@ -379,11 +380,17 @@ class OmniSessionService(BaseSessionService):
     async def list_sessions(
         self, *, app_name: str, user_id: str | None = None
     ) -> ListSessionsResponse:
-        """Every session of the app (or of one user), oldest update first, without events."""
+        """Every session of the app (or of one user), oldest update first, without events.
+
+        ADK's contract returns every session at once, so pages are large: one
+        query per thousand sessions rather than the store's default page.
+        """
         sessions: list[Session] = []
         cursor: str | None = None
         while True:
-            page = await self.store.list_sessions(app_name, user_id, cursor=cursor)
+            page = await self.store.list_sessions(
+                app_name, user_id, page_size=_LIST_PAGE_SIZE, cursor=cursor
+            )
             sessions.extend(_to_session(record) for record in page.sessions)
             cursor = page.next_cursor
             if cursor is None:
