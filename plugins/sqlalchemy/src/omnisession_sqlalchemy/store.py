@@ -333,6 +333,10 @@ class SQLStore(StoreBase):
         else:  # asyncmy, aiomysql
             kwargs["connect_args"] = {"connect_timeout": max(1, round(connect_timeout))}
             kwargs["pool_recycle"] = 3600
+            # Every statement runs on a SQLAlchemy Connection, whose close()
+            # rolls back a transaction still open; after a COMMIT the pool's
+            # own reset would only add a ROLLBACK round trip to every write.
+            kwargs["pool_reset_on_return"] = None
         if not self._spec.in_memory:
             for name in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle"):
                 if name in opts:
