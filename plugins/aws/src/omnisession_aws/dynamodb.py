@@ -43,17 +43,8 @@ from urllib.parse import urlsplit
 
 from omnisession import backend as codec
 from omnisession.backend import (
-    StoreBase,
-    check_key,
-    check_last,
-    check_limit,
-    check_page_size,
-    check_scope_id,
     decode_cursor,
     encode_cursor,
-    encode_entries,
-    encode_entry,
-    encode_state_delta,
 )
 from omnisession.errors import (
     AlreadyExists,
@@ -63,7 +54,6 @@ from omnisession.errors import (
     StaleSession,
 )
 from omnisession.model import (
-    Appended,
     Event,
     JSONObject,
     Page,
@@ -84,6 +74,7 @@ from ._common import (
     error_code,
     parse_options,
 )
+from ._front import ThreadedStore
 
 __all__ = ["DynamoDBStore", "create_table", "open_dynamodb_store"]
 
@@ -196,7 +187,7 @@ class _Prepared:
     blobs: list[str]
 
 
-class DynamoDBStore(StoreBase):
+class DynamoDBStore(ThreadedStore):
     """A :class:`~omnisession.SessionStore` on one DynamoDB table (see module docs)."""
 
     capabilities = frozenset(
@@ -224,19 +215,6 @@ class DynamoDBStore(StoreBase):
         self._cache: dict[SessionKey, _Meta] = {}
         self._cache_lock = threading.Lock()
 
-    @property
-    def client(self) -> Any:
-        """The underlying boto3 DynamoDB client (e.g. to register botocore event hooks)."""
-        return self._runner.client
-
-    async def aclose(self) -> None:
-        await self._runner.aclose()
-
-    async def _run(self, function: Any, *args: Any) -> Any:
-        if not self._ready:
-            await self._runner.run(self._ensure_table)
-        return await self._runner.run(self._guard, function, *args)
-
     def _guard(self, function: Any, *args: Any) -> Any:
         BotoCoreError, ClientError = botocore_errors()
 
@@ -254,7 +232,7 @@ class DynamoDBStore(StoreBase):
         except BotoCoreError as exc:
             raise BackendUnavailable(f"DynamoDB is unreachable: {exc}") from exc
 
-    def _ensure_table(self) -> None:
+    def _ensure_ready(self) -> None:
         if self._ready:
             return
         BotoCoreError, ClientError = botocore_errors()
@@ -946,115 +924,11 @@ class DynamoDBStore(StoreBase):
             )
         return Page(records, next_cursor)
 
-    # -- the async API -----------------------------------------------------------
+    def _user_state(self, app_name: str, user_id: str) -> JSONObject:
+        return self._get_scopes([(app_name, user_id)]).get((app_name, user_id), {})
 
-    async def create_session(
-        self, key: SessionKey, state: Mapping[str, Any] | None = None
-    ) -> SessionRecord:
-        check_key(key)
-        delta = encode_state_delta(state)
-        record: SessionRecord = await self._run(self._create, key, delta)
-        return record
-
-    async def get_session(
-        self, key: SessionKey, *, last: int | None = None, since: float | None = None
-    ) -> SessionRecord | None:
-        check_key(key)
-        check_last(last)
-        record: SessionRecord | None = await self._run(self._read_session, key, last, since)
-        return record
-
-    async def list_sessions(
-        self,
-        app_name: str,
-        user_id: str | None = None,
-        *,
-        page_size: int | None = None,
-        cursor: str | None = None,
-    ) -> Page:
-        check_scope_id("app_name", app_name)
-        if user_id is not None:
-            check_scope_id("user_id", user_id)
-        size = check_page_size(page_size)
-        if cursor:
-            decode_cursor(cursor, 1)
-        page: Page = await self._run(self._list, app_name, user_id, size, cursor)
-        return page
-
-    async def delete_session(self, key: SessionKey) -> None:
-        check_key(key)
-        await self._run(lambda: self._retire(key, delete=True))
-
-    async def append_event(
-        self,
-        key: SessionKey,
-        data: JSONObject,
-        *,
-        state_delta: Mapping[str, Any] | None = None,
-        timestamp: float | None = None,
-        expected_revision: int | None = None,
-    ) -> Appended:
-        check_key(key)
-        text = encode_entry(data)
-        delta = encode_state_delta(state_delta)
-        seq, rev, ts = await self._run(
-            lambda: self._commit(
-                key, [text], delta, timestamp=timestamp, expected_revision=expected_revision
-            )
-        )
-        return Appended(seq=seq, revision=rev, timestamp=ts)
-
-    async def update_state(
-        self,
-        key: SessionKey,
-        state_delta: Mapping[str, Any],
-        *,
-        expected_revision: int | None = None,
-    ) -> int:
-        check_key(key)
-        delta = encode_state_delta(state_delta)
-        _, rev, _ = await self._run(
-            lambda: self._commit(key, [], delta, expected_revision=expected_revision)
-        )
-        result: int = rev
-        return result
-
-    async def get_items(self, key: SessionKey, limit: int | None = None) -> list[JSONObject]:
-        check_key(key)
-        check_limit(limit)
-        if limit == 0:
-            return []
-        items: list[JSONObject] = await self._run(self._read_items, key, limit)
-        return items
-
-    async def add_items(self, key: SessionKey, items: Sequence[JSONObject]) -> None:
-        check_key(key)
-        texts = encode_entries(items)
-        if not texts:
-            return
-        await self._run(lambda: self._commit(key, texts, StateDelta(), create=True))
-
-    async def pop_item(self, key: SessionKey) -> JSONObject | None:
-        check_key(key)
-        item: JSONObject | None = await self._run(self._pop, key)
-        return item
-
-    async def clear_session(self, key: SessionKey) -> None:
-        check_key(key)
-        await self._run(lambda: self._retire(key, delete=False))
-
-    async def get_user_state(self, app_name: str, user_id: str) -> JSONObject:
-        check_scope_id("app_name", app_name)
-        check_scope_id("user_id", user_id)
-        scopes = await self._run(self._get_scopes, [(app_name, user_id)])
-        result: JSONObject = scopes.get((app_name, user_id), {})
-        return result
-
-    async def get_app_state(self, app_name: str) -> JSONObject:
-        check_scope_id("app_name", app_name)
-        scopes = await self._run(self._get_scopes, [(app_name, "")])
-        result: JSONObject = scopes.get((app_name, ""), {})
-        return result
+    def _app_state(self, app_name: str) -> JSONObject:
+        return self._get_scopes([(app_name, "")]).get((app_name, ""), {})
 
 
 # -- table creation ----------------------------------------------------------------

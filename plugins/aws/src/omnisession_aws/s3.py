@@ -45,17 +45,8 @@ from urllib.parse import urlsplit
 
 from omnisession import backend as codec
 from omnisession.backend import (
-    StoreBase,
-    check_key,
-    check_last,
-    check_limit,
-    check_page_size,
-    check_scope_id,
     decode_cursor,
     encode_cursor,
-    encode_entries,
-    encode_entry,
-    encode_state_delta,
 )
 from omnisession.errors import (
     AlreadyExists,
@@ -64,7 +55,6 @@ from omnisession.errors import (
     StaleSession,
 )
 from omnisession.model import (
-    Appended,
     Event,
     JSONObject,
     Page,
@@ -85,6 +75,7 @@ from ._common import (
     error_code,
     parse_options,
 )
+from ._front import ThreadedStore
 
 __all__ = ["S3Store", "create_bucket", "open_s3_store"]
 
@@ -134,7 +125,7 @@ class _Race(Exception):
     """A referenced object changed or vanished under a read; re-read the head."""
 
 
-class S3Store(StoreBase):
+class S3Store(ThreadedStore):
     """A :class:`~omnisession.SessionStore` on S3 conditional writes (see module docs)."""
 
     capabilities = frozenset(
@@ -158,19 +149,6 @@ class S3Store(StoreBase):
         self._cache: dict[SessionKey, _Head] = {}
         self._cache_lock = threading.Lock()
 
-    @property
-    def client(self) -> Any:
-        """The underlying boto3 S3 client (e.g. to register botocore event hooks)."""
-        return self._runner.client
-
-    async def aclose(self) -> None:
-        await self._runner.aclose()
-
-    async def _run(self, function: Any, *args: Any) -> Any:
-        if not self._ready:
-            await self._runner.run(self._ensure_bucket)
-        return await self._runner.run(self._guard, function, *args)
-
     def _guard(self, function: Any, *args: Any) -> Any:
         BotoCoreError, ClientError = botocore_errors()
 
@@ -188,7 +166,7 @@ class S3Store(StoreBase):
         except BotoCoreError as exc:
             raise BackendUnavailable(f"S3 is unreachable: {exc}") from exc
 
-    def _ensure_bucket(self) -> None:
+    def _ensure_ready(self) -> None:
         if self._ready:
             return
         BotoCoreError, ClientError = botocore_errors()
@@ -646,115 +624,11 @@ class S3Store(StoreBase):
             )
         return Page(records, encode_cursor(found[-1][0]) if more else None)
 
-    # -- the async API -----------------------------------------------------------
+    def _user_state(self, app_name: str, user_id: str) -> JSONObject:
+        return self._read_scope(self._user_key(app_name, user_id))[0]
 
-    async def create_session(
-        self, key: SessionKey, state: Mapping[str, Any] | None = None
-    ) -> SessionRecord:
-        check_key(key)
-        delta = encode_state_delta(state)
-        record: SessionRecord = await self._run(self._create, key, delta)
-        return record
-
-    async def get_session(
-        self, key: SessionKey, *, last: int | None = None, since: float | None = None
-    ) -> SessionRecord | None:
-        check_key(key)
-        check_last(last)
-        record: SessionRecord | None = await self._run(self._read_session, key, last, since)
-        return record
-
-    async def list_sessions(
-        self,
-        app_name: str,
-        user_id: str | None = None,
-        *,
-        page_size: int | None = None,
-        cursor: str | None = None,
-    ) -> Page:
-        check_scope_id("app_name", app_name)
-        if user_id is not None:
-            check_scope_id("user_id", user_id)
-        size = check_page_size(page_size)
-        if cursor:
-            decode_cursor(cursor, 1)
-        page: Page = await self._run(self._list, app_name, user_id, size, cursor)
-        return page
-
-    async def delete_session(self, key: SessionKey) -> None:
-        check_key(key)
-        await self._run(lambda: self._retire(key, delete=True))
-
-    async def append_event(
-        self,
-        key: SessionKey,
-        data: JSONObject,
-        *,
-        state_delta: Mapping[str, Any] | None = None,
-        timestamp: float | None = None,
-        expected_revision: int | None = None,
-    ) -> Appended:
-        check_key(key)
-        text = encode_entry(data)
-        delta = encode_state_delta(state_delta)
-        seq, rev, ts = await self._run(
-            lambda: self._commit(
-                key, [text], delta, timestamp=timestamp, expected_revision=expected_revision
-            )
-        )
-        return Appended(seq=seq, revision=rev, timestamp=ts)
-
-    async def update_state(
-        self,
-        key: SessionKey,
-        state_delta: Mapping[str, Any],
-        *,
-        expected_revision: int | None = None,
-    ) -> int:
-        check_key(key)
-        delta = encode_state_delta(state_delta)
-        _, rev, _ = await self._run(
-            lambda: self._commit(key, [], delta, expected_revision=expected_revision)
-        )
-        result: int = rev
-        return result
-
-    async def get_items(self, key: SessionKey, limit: int | None = None) -> list[JSONObject]:
-        check_key(key)
-        check_limit(limit)
-        if limit == 0:
-            return []
-        items: list[JSONObject] = await self._run(self._read_items, key, limit)
-        return items
-
-    async def add_items(self, key: SessionKey, items: Sequence[JSONObject]) -> None:
-        check_key(key)
-        texts = encode_entries(items)
-        if not texts:
-            return
-        await self._run(lambda: self._commit(key, texts, StateDelta(), create=True))
-
-    async def pop_item(self, key: SessionKey) -> JSONObject | None:
-        check_key(key)
-        item: JSONObject | None = await self._run(self._pop, key)
-        return item
-
-    async def clear_session(self, key: SessionKey) -> None:
-        check_key(key)
-        await self._run(lambda: self._retire(key, delete=False))
-
-    async def get_user_state(self, app_name: str, user_id: str) -> JSONObject:
-        check_scope_id("app_name", app_name)
-        check_scope_id("user_id", user_id)
-        state, _ = await self._run(self._read_scope, self._user_key(app_name, user_id))
-        result: JSONObject = state
-        return result
-
-    async def get_app_state(self, app_name: str) -> JSONObject:
-        check_scope_id("app_name", app_name)
-        state, _ = await self._run(self._read_scope, self._app_key(app_name))
-        result: JSONObject = state
-        return result
+    def _app_state(self, app_name: str) -> JSONObject:
+        return self._read_scope(self._app_key(app_name))[0]
 
 
 def _create_bucket(client: Any, bucket: str) -> bool:
