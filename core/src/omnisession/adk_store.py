@@ -36,9 +36,11 @@ Every write is ONE ``service.append_event`` of one ADK ``Event`` (author
   increasing per session (at least the previous update time plus 1 us, and
   never earlier than the caller's ``timestamp``). Services that order by
   timestamp (Database, Sqlite, Vertex AI) therefore keep append order, and
-  stale-writer markers change on every write. The caller's ``timestamp`` is
-  kept with the entry and is what :attr:`Event.timestamp` reports; ``since``
-  uses the service's ``after_timestamp`` as a pre-filter and filters exactly.
+  stale-writer markers change on every write. ``append_event``'s
+  ``timestamp`` (the time of the call when the caller gives none) is kept
+  with the entry and is what :attr:`Event.timestamp` reports (``add_items``
+  entries report the commit time); ``since`` uses the service's
+  ``after_timestamp`` as a pre-filter and filters exactly.
   (An entry stamped in the future therefore moves the session's
   ``updated_at`` to that time.)
 
@@ -133,19 +135,7 @@ from google.adk.sessions.in_memory_session_service import InMemorySessionService
 from google.adk.sessions.session import Session as ADKSession
 
 from . import _json
-from .backend import (
-    StoreBase,
-    check_key,
-    check_last,
-    check_limit,
-    check_page_size,
-    check_scope_id,
-    decode_cursor,
-    encode_cursor,
-    encode_entries,
-    encode_entry,
-    encode_state_delta,
-)
+from .backend import ValidatingStore, decode_cursor, encode_cursor
 from .errors import (
     AlreadyExists,
     BackendUnavailable,
@@ -164,6 +154,7 @@ from .model import (
     Page,
     SessionKey,
     SessionRecord,
+    StateDelta,
     now,
 )
 from .store import Capability
@@ -489,9 +480,8 @@ def _public_state(session: ADKSession) -> JSONObject:
     return copied
 
 
-def _prefixed_delta(state: Mapping[str, Any] | None) -> JSONObject:
-    """``state`` checked, ``temp:`` dropped, as a fresh flat ADK state delta."""
-    delta = encode_state_delta(state)
+def _prefixed_delta(delta: StateDelta) -> JSONObject:
+    """``delta`` (checked, ``temp:`` dropped) as a fresh flat ADK state delta."""
     if META_KEY in delta.session:
         raise InvalidEntry(
             f"state key {META_KEY!r} is reserved for omnisession's bookkeeping; rename it"
@@ -565,8 +555,12 @@ def _locks_for(service: BaseSessionService) -> _Locks:
 # -- the store --------------------------------------------------------------------
 
 
-class ADKServiceStore(StoreBase):
+class ADKServiceStore(ValidatingStore):
     """An omnisession :class:`~omnisession.SessionStore` backed by an ADK session service.
+
+    :class:`~omnisession.backend.ValidatingStore` checks and encodes the
+    arguments; the hooks below map each operation onto the service (see the
+    module docs).
 
     ``service`` is any ``google.adk.sessions.BaseSessionService``.
     ``capabilities`` defaults to what :func:`capabilities_of` knows the service
@@ -752,29 +746,18 @@ class ADKServiceStore(StoreBase):
 
     # -- reads -------------------------------------------------------------------
 
-    async def get_session(
-        self, key: SessionKey, *, last: int | None = None, since: float | None = None
+    async def _get_session(
+        self, key: SessionKey, last: int | None, since: float | None
     ) -> SessionRecord | None:
-        check_key(key)
-        check_last(last)
         await self._ready()
         loaded = await self._entries(key, last, since)
         if loaded is None:
             return None
         return self._record(key, *loaded)
 
-    async def list_sessions(
-        self,
-        app_name: str,
-        user_id: str | None = None,
-        *,
-        page_size: int | None = None,
-        cursor: str | None = None,
+    async def _list_sessions(
+        self, app_name: str, user_id: str | None, page_size: int, cursor: str | None
     ) -> Page:
-        check_scope_id("app_name", app_name)
-        if user_id is not None:
-            check_scope_id("user_id", user_id)
-        size = check_page_size(page_size)
         after = tuple(decode_cursor(cursor, 3)) if cursor else None
         await self._ready()
         service_user = None if user_id is None else self.ids.user_to_service(user_id)
@@ -788,21 +771,17 @@ class ADKServiceStore(StoreBase):
             rows.append((session.last_update_time, key.user_id, key.session_id, key, session))
         rows.sort(key=lambda row: row[:3])
         start = bisect.bisect_right([row[:3] for row in rows], after) if after else 0
-        chunk = rows[start : start + size + 1]
-        records = [self._record(key, session, []) for *_, key, session in chunk[:size]]
-        next_cursor = encode_cursor(*chunk[size - 1][:3]) if len(chunk) > size else None
+        chunk = rows[start : start + page_size + 1]
+        records = [self._record(key, session, []) for *_, key, session in chunk[:page_size]]
+        next_cursor = encode_cursor(*chunk[page_size - 1][:3]) if len(chunk) > page_size else None
         return Page(records, next_cursor)
 
-    async def get_items(self, key: SessionKey, limit: int | None = None) -> list[JSONObject]:
-        check_key(key)
-        check_limit(limit)
+    async def _get_items(self, key: SessionKey, limit: int | None) -> list[JSONObject]:
         await self._ready()
         loaded = await self._entries(key, limit, None)
         return [] if loaded is None else [data for _, _, data in loaded[1]]
 
-    async def get_user_state(self, app_name: str, user_id: str) -> JSONObject:
-        check_scope_id("app_name", app_name)
-        check_scope_id("user_id", user_id)
+    async def _get_user_state(self, app_name: str, user_id: str) -> JSONObject:
         await self._ready()
         with _translated(f"user {user_id!r} of app {app_name!r}", self.service):
             try:
@@ -814,8 +793,7 @@ class ADKServiceStore(StoreBase):
         copied: JSONObject = _json.loads(_json.dumps(dict(state), what="stored state"))
         return copied
 
-    async def get_app_state(self, app_name: str) -> JSONObject:
-        check_scope_id("app_name", app_name)
+    async def _get_app_state(self, app_name: str) -> JSONObject:
         await self._ready()
         anchor = self.ids.app_anchor(app_name)
         if anchor is not None:
@@ -865,18 +843,15 @@ class ADKServiceStore(StoreBase):
 
     # -- writes ------------------------------------------------------------------
 
-    async def create_session(
-        self, key: SessionKey, state: Mapping[str, Any] | None = None
-    ) -> SessionRecord:
-        check_key(key)
-        delta = _prefixed_delta(state)
+    async def _create_session(self, key: SessionKey, delta: StateDelta) -> SessionRecord:
+        flat = _prefixed_delta(delta)
         await self._ready()
-        delta[META_KEY] = _Meta(1, 1, now()).as_state(key)
+        flat[META_KEY] = _Meta(1, 1, now()).as_state(key)
         app, user, sid = self.ids.to_service(key)
         with _translated(key, self.service):
             try:
                 session = await self.service.create_session(
-                    app_name=app, user_id=user, state=delta, session_id=sid
+                    app_name=app, user_id=user, state=flat, session_id=sid
                 )
             except ValueError as exc:
                 raise InvalidKey(
@@ -885,68 +860,56 @@ class ADKServiceStore(StoreBase):
         await self._anchor_app(key.app_name)
         return self._record(key, session, [])
 
-    async def delete_session(self, key: SessionKey) -> None:
-        check_key(key)
+    async def _delete_session(self, key: SessionKey) -> None:
         await self._ready()
         app, user, sid = self.ids.to_service(key)
         with _translated(key, self.service):
             await self.service.delete_session(app_name=app, user_id=user, session_id=sid)
 
-    async def append_event(
+    async def _append_event(
         self,
         key: SessionKey,
-        data: JSONObject,
-        *,
-        state_delta: Mapping[str, Any] | None = None,
-        timestamp: float | None = None,
-        expected_revision: int | None = None,
+        entry: str,
+        delta: StateDelta,
+        timestamp: float,
+        expected_revision: int | None,
     ) -> Appended:
-        check_key(key)
-        text = encode_entry(data)
-        delta = _prefixed_delta(state_delta)
-        stamp = _check_timestamp(timestamp)
         written = await self._write(
-            key, entries=[text], timestamp=stamp, state=delta, expected_revision=expected_revision
+            key,
+            entries=[entry],
+            timestamp=timestamp,
+            state=_prefixed_delta(delta),
+            expected_revision=expected_revision,
         )
         assert written is not None
         meta, seq, ts, _ = written
         return Appended(seq=seq, revision=meta.rev, timestamp=ts)
 
-    async def update_state(
-        self,
-        key: SessionKey,
-        state_delta: Mapping[str, Any],
-        *,
-        expected_revision: int | None = None,
+    async def _update_state(
+        self, key: SessionKey, delta: StateDelta, expected_revision: int | None
     ) -> int:
-        check_key(key)
-        delta = _prefixed_delta(state_delta)
-        written = await self._write(key, state=delta, expected_revision=expected_revision)
+        written = await self._write(
+            key, state=_prefixed_delta(delta), expected_revision=expected_revision
+        )
         assert written is not None
         return written[0].rev
 
-    async def add_items(self, key: SessionKey, items: Sequence[JSONObject]) -> None:
-        check_key(key)
-        texts = encode_entries(items)
-        if not texts:
-            return
+    async def _add_items(self, key: SessionKey, entries: list[str]) -> None:
         try:
-            await self._write(key, entries=texts)
+            await self._write(key, entries=entries)
         except SessionNotFound:
             with contextlib.suppress(AlreadyExists):
-                await self.create_session(key)
-            await self._write(key, entries=texts)
+                await self._create_session(key, StateDelta())
+            await self._write(key, entries=entries)
 
-    async def pop_item(self, key: SessionKey) -> JSONObject | None:
-        check_key(key)
+    async def _pop_item(self, key: SessionKey) -> JSONObject | None:
         try:
             written = await self._write(key, pop=True)
         except SessionNotFound:
             return None
         return None if written is None else written[3]
 
-    async def clear_session(self, key: SessionKey) -> None:
-        check_key(key)
+    async def _clear_session(self, key: SessionKey) -> None:
         with contextlib.suppress(SessionNotFound):
             await self._write(key, clear=True)
 
@@ -959,16 +922,6 @@ class ADKServiceStore(StoreBase):
         if self._owns_service and close is not None:
             with _translated("(closing)", self.service):
                 await close()
-
-
-def _check_timestamp(timestamp: float | None) -> float | None:
-    if timestamp is None:
-        return None
-    if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)):
-        raise TypeError(f"timestamp must be POSIX seconds (a float), got {timestamp!r}")
-    if not math.isfinite(timestamp):
-        raise ValueError(f"timestamp must be finite, got {timestamp!r}")
-    return float(timestamp)
 
 
 def _visible(

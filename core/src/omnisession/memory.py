@@ -14,25 +14,12 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import _json
-from .backend import (
-    StoreBase,
-    check_key,
-    check_last,
-    check_limit,
-    check_page_size,
-    check_scope_id,
-    decode_cursor,
-    encode_cursor,
-    encode_entries,
-    encode_entry,
-    encode_state_delta,
-)
+from .backend import ValidatingStore, decode_cursor, encode_cursor
 from .errors import AlreadyExists, SessionNotFound, StaleSession
 from .model import (
     Appended,
@@ -78,8 +65,12 @@ def _engine_named(name: str) -> _Engine:
         return _named_engines.setdefault(name, _Engine())
 
 
-class MemoryStore(StoreBase):
-    """The reference implementation of :class:`~omnisession.SessionStore`."""
+class MemoryStore(ValidatingStore):
+    """The reference implementation of :class:`~omnisession.SessionStore`.
+
+    :class:`~omnisession.backend.ValidatingStore` checks and encodes the
+    arguments; each hook below is one critical section under the engine's lock.
+    """
 
     capabilities = frozenset({Capability.BASE, Capability.LARGE_ENTRIES})
 
@@ -88,11 +79,9 @@ class MemoryStore(StoreBase):
 
     # -- reads -------------------------------------------------------------
 
-    async def get_session(
-        self, key: SessionKey, *, last: int | None = None, since: float | None = None
+    async def _get_session(
+        self, key: SessionKey, last: int | None, since: float | None
     ) -> SessionRecord | None:
-        check_key(key)
-        check_last(last)
         with self._engine.lock:
             session = self._engine.sessions.get(key)
             if session is None:
@@ -105,18 +94,9 @@ class MemoryStore(StoreBase):
         record.events.extend(Event(seq, ts, _json.loads(text)) for seq, ts, text in rows)
         return record
 
-    async def list_sessions(
-        self,
-        app_name: str,
-        user_id: str | None = None,
-        *,
-        page_size: int | None = None,
-        cursor: str | None = None,
+    async def _list_sessions(
+        self, app_name: str, user_id: str | None, page_size: int, cursor: str | None
     ) -> Page:
-        check_scope_id("app_name", app_name)
-        if user_id is not None:
-            check_scope_id("user_id", user_id)
-        size = check_page_size(page_size)
         after = tuple(decode_cursor(cursor, 3)) if cursor else None
         with self._engine.lock:
             matches = sorted(
@@ -128,40 +108,32 @@ class MemoryStore(StoreBase):
                 key=lambda row: row[:3],
             )
             start = bisect.bisect_right([row[:3] for row in matches], after) if after else 0
-            chunk = matches[start : start + size + 1]
-            records = [self._record(key, session) for *_, key, session in chunk[:size]]
-        next_cursor = encode_cursor(*chunk[size - 1][:3]) if len(chunk) > size else None
+            chunk = matches[start : start + page_size + 1]
+            records = [self._record(key, session) for *_, key, session in chunk[:page_size]]
+        next_cursor = encode_cursor(*chunk[page_size - 1][:3]) if len(chunk) > page_size else None
         return Page(records, next_cursor)
 
-    async def get_items(self, key: SessionKey, limit: int | None = None) -> list[JSONObject]:
-        check_key(key)
-        check_limit(limit)
+    async def _get_items(self, key: SessionKey, limit: int | None) -> list[JSONObject]:
         with self._engine.lock:
             session = self._engine.sessions.get(key)
-            if session is None or limit == 0:
+            if session is None:
                 return []
             rows = session.events if limit is None else session.events[-limit:]
             texts = [text for _, _, text in rows]
         return [_json.loads(text) for text in texts]
 
-    async def get_user_state(self, app_name: str, user_id: str) -> JSONObject:
-        check_scope_id("app_name", app_name)
-        check_scope_id("user_id", user_id)
+    async def _get_user_state(self, app_name: str, user_id: str) -> JSONObject:
         with self._engine.lock:
             return dict(self._engine.user_state.get(self._user_scope(app_name, user_id), {}))
 
-    async def get_app_state(self, app_name: str) -> JSONObject:
-        check_scope_id("app_name", app_name)
+    async def _get_app_state(self, app_name: str) -> JSONObject:
         with self._engine.lock:
             return dict(self._engine.app_state.get(app_name, {}))
 
     # -- writes ------------------------------------------------------------
 
-    async def create_session(
-        self, key: SessionKey, state: Mapping[str, Any] | None = None
-    ) -> SessionRecord:
-        check_key(key)
-        delta = _owned_delta(state)
+    async def _create_session(self, key: SessionKey, delta: StateDelta) -> SessionRecord:
+        delta = _owned(delta)
         with self._engine.lock:
             if key in self._engine.sessions:
                 raise AlreadyExists(key)
@@ -171,78 +143,46 @@ class MemoryStore(StoreBase):
             self._apply_scopes(key, delta)
             return self._record(key, session)
 
-    async def delete_session(self, key: SessionKey) -> None:
-        check_key(key)
+    async def _delete_session(self, key: SessionKey) -> None:
         with self._engine.lock:
             self._engine.sessions.pop(key, None)
 
-    async def append_event(
+    async def _append_event(
         self,
         key: SessionKey,
-        data: JSONObject,
-        *,
-        state_delta: Mapping[str, Any] | None = None,
-        timestamp: float | None = None,
-        expected_revision: int | None = None,
+        entry: str,
+        delta: StateDelta,
+        timestamp: float,
+        expected_revision: int | None,
     ) -> Appended:
-        check_key(key)
-        text = encode_entry(data)
-        delta = _owned_delta(state_delta)
+        delta = _owned(delta)
         with self._engine.lock:
-            session = self._engine.sessions.get(key)
-            if session is None:
-                raise SessionNotFound(key)
-            if expected_revision is not None and expected_revision != session.revision:
-                raise StaleSession(key, expected_revision, session.revision)
-            stamp = now() if timestamp is None else float(timestamp)
+            session = self._changed(key, expected_revision, delta)
             seq = session.next_seq
-            session.events.append((seq, stamp, text))
+            session.events.append((seq, timestamp, entry))
             session.next_seq += 1
-            session.revision += 1
-            session.updated_at = max(session.updated_at, now())
-            session.state.update(delta.session)
-            self._apply_scopes(key, delta)
-            return Appended(seq=seq, revision=session.revision, timestamp=stamp)
+            return Appended(seq=seq, revision=session.revision, timestamp=timestamp)
 
-    async def update_state(
-        self,
-        key: SessionKey,
-        state_delta: Mapping[str, Any],
-        *,
-        expected_revision: int | None = None,
+    async def _update_state(
+        self, key: SessionKey, delta: StateDelta, expected_revision: int | None
     ) -> int:
-        check_key(key)
-        delta = _owned_delta(state_delta)
+        delta = _owned(delta)
         with self._engine.lock:
-            session = self._engine.sessions.get(key)
-            if session is None:
-                raise SessionNotFound(key)
-            if expected_revision is not None and expected_revision != session.revision:
-                raise StaleSession(key, expected_revision, session.revision)
-            session.revision += 1
-            session.updated_at = max(session.updated_at, now())
-            session.state.update(delta.session)
-            self._apply_scopes(key, delta)
-            return session.revision
+            return self._changed(key, expected_revision, delta).revision
 
-    async def add_items(self, key: SessionKey, items: Sequence[JSONObject]) -> None:
-        check_key(key)
-        texts = encode_entries(items)
-        if not texts:
-            return
+    async def _add_items(self, key: SessionKey, entries: list[str]) -> None:
         with self._engine.lock:
             stamp = now()
             session = self._engine.sessions.get(key)
             if session is None:
                 session = self._engine.sessions[key] = _Session(created_at=stamp, updated_at=stamp)
-            for text in texts:
-                session.events.append((session.next_seq, stamp, text))
+            for entry in entries:
+                session.events.append((session.next_seq, stamp, entry))
                 session.next_seq += 1
             session.revision += 1
             session.updated_at = max(session.updated_at, stamp)
 
-    async def pop_item(self, key: SessionKey) -> JSONObject | None:
-        check_key(key)
+    async def _pop_item(self, key: SessionKey) -> JSONObject | None:
         with self._engine.lock:
             session = self._engine.sessions.get(key)
             if session is None or not session.events:
@@ -253,8 +193,7 @@ class MemoryStore(StoreBase):
         result: JSONObject = _json.loads(text)
         return result
 
-    async def clear_session(self, key: SessionKey) -> None:
-        check_key(key)
+    async def _clear_session(self, key: SessionKey) -> None:
         with self._engine.lock:
             session = self._engine.sessions.get(key)
             if session is None:
@@ -264,6 +203,21 @@ class MemoryStore(StoreBase):
             session.updated_at = max(session.updated_at, now())
 
     # -- helpers (called with the lock held) --------------------------------
+
+    def _changed(
+        self, key: SessionKey, expected_revision: int | None, delta: StateDelta
+    ) -> _Session:
+        """Check the session exists at ``expected_revision``, then bump it and apply ``delta``."""
+        session = self._engine.sessions.get(key)
+        if session is None:
+            raise SessionNotFound(key)
+        if expected_revision is not None and expected_revision != session.revision:
+            raise StaleSession(key, expected_revision, session.revision)
+        session.revision += 1
+        session.updated_at = max(session.updated_at, now())
+        session.state.update(delta.session)
+        self._apply_scopes(key, delta)
+        return session
 
     def _apply_scopes(self, key: SessionKey, delta: StateDelta) -> None:
         if delta.app:
@@ -292,9 +246,8 @@ class MemoryStore(StoreBase):
         )
 
 
-def _owned_delta(state: Mapping[str, Any] | None) -> StateDelta:
-    """The delta split by scope, checked as JSON and deep-copied, so callers can't alias it."""
-    delta = encode_state_delta(state)
+def _owned(delta: StateDelta) -> StateDelta:
+    """A deep copy of ``delta``, so callers can't alias the stored values."""
     if not delta:
         return delta
     copied = _json.loads(_json.dumps([delta.app, delta.user, delta.session]))
