@@ -1,12 +1,14 @@
 """How a store operation sends its statements: through SQLAlchemy, or straight
-to aiosqlite.
+to the driver of a pooled connection.
 
-Operations are written once against :class:`Executor`. On PostgreSQL and
-MySQL it is SQLAlchemy's ``AsyncConnection``. On SQLite every DBAPI call of
-SQLAlchemy's aiosqlite adapter is a hop to the connection's worker thread
-(cursor, execute, fetch, close: four per statement), so the SQLite executor
-sends each statement with one aiosqlite call on the same pooled connection,
-using SQLite's own ``:name`` parameters. Rows are plain tuples either way.
+Operations are written once against :class:`Executor`. With the default
+drivers (aiosqlite, asyncpg, asyncmy) the statements go straight to the
+driver's connection object, skipping SQLAlchemy's statement and result
+layers: on SQLite every DBAPI call of SQLAlchemy's adapter is a hop to the
+connection's worker thread (cursor, execute, fetch, close: four per
+statement), and on every engine those layers cost more than the round trip
+itself. Other drivers (psycopg, aiomysql) go through SQLAlchemy's
+``AsyncConnection``. Rows are plain tuples either way.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .sql import Statements
 
 __all__ = [
     "Executor",
+    "MySQLExecutor",
     "PGExecutor",
     "SAExecutor",
     "SQLiteExecutor",
@@ -74,6 +77,24 @@ class SAExecutor:
 _IN_PARAM = re.compile(r"IN :(\w+)")
 
 
+def _expanded(stmt: TextClause, params: Params) -> tuple[str, dict[str, Any]]:
+    """The text with list parameters expanded: ``IN :xs`` -> ``IN (:xs_0, :xs_1)``."""
+    text = stmt.text
+    values = dict(params)
+    if "IN :" in text:
+
+        def expand(match: re.Match[str]) -> str:
+            name = match.group(1)
+            items = values.pop(name)
+            for index, item in enumerate(items):
+                values[f"{name}_{index}"] = item
+            names = ", ".join(f":{name}_{index}" for index in range(len(items)))
+            return f"IN ({names or 'NULL'})"
+
+        text = _IN_PARAM.sub(expand, text)
+    return text, values
+
+
 class SQLiteExecutor:
     """Statements straight through the pooled connection's aiosqlite object."""
 
@@ -81,25 +102,8 @@ class SQLiteExecutor:
         self.aioconn = aioconn
         self.sql = sql
 
-    @staticmethod
-    def _text(stmt: TextClause, params: Params) -> tuple[str, dict[str, Any]]:
-        text = stmt.text
-        values = dict(params)
-        if "IN :" in text:  # expand list parameters: IN :xs -> IN (:xs_0, :xs_1, ...)
-
-            def expand(match: re.Match[str]) -> str:
-                name = match.group(1)
-                items = values.pop(name)
-                for index, item in enumerate(items):
-                    values[f"{name}_{index}"] = item
-                names = ", ".join(f":{name}_{index}" for index in range(len(items)))
-                return f"IN ({names or 'NULL'})"
-
-            text = _IN_PARAM.sub(expand, text)
-        return text, values
-
     async def all(self, stmt: TextClause, params: Params) -> list[tuple[Any, ...]]:
-        text, values = self._text(stmt, params)
+        text, values = _expanded(stmt, params)
         return [tuple(row) for row in await self.aioconn.execute_fetchall(text, values)]
 
     async def first(self, stmt: TextClause, params: Params) -> tuple[Any, ...] | None:
@@ -107,7 +111,7 @@ class SQLiteExecutor:
         return rows[0] if rows else None
 
     async def run(self, stmt: TextClause, params: Params) -> int:
-        text, values = self._text(stmt, params)
+        text, values = _expanded(stmt, params)
         cursor = await self.aioconn.execute(text, values)
         return int(cursor.rowcount)
 
@@ -129,7 +133,7 @@ class ThreadSQLiteExecutor:
         self.sql = sql
 
     async def all(self, stmt: TextClause, params: Params) -> list[tuple[Any, ...]]:
-        text, values = SQLiteExecutor._text(stmt, params)
+        text, values = _expanded(stmt, params)
         return [tuple(row) for row in self.db.execute(text, values).fetchall()]
 
     async def first(self, stmt: TextClause, params: Params) -> tuple[Any, ...] | None:
@@ -137,7 +141,7 @@ class ThreadSQLiteExecutor:
         return rows[0] if rows else None
 
     async def run(self, stmt: TextClause, params: Params) -> int:
-        text, values = SQLiteExecutor._text(stmt, params)
+        text, values = _expanded(stmt, params)
         return int(self.db.execute(text, values).rowcount)
 
     async def many(self, stmt: TextClause, rows: Sequence[Params]) -> None:
@@ -207,3 +211,57 @@ class PGExecutor:
     async def many(self, stmt: TextClause, rows: Sequence[Params]) -> None:
         text, names = _numbered(stmt.text)
         await self.apg.executemany(text, [[row[name] for name in names] for row in rows])
+
+
+@functools.lru_cache(maxsize=256)
+def _pyformat(text: str) -> str:
+    """``:name`` parameters as the MySQL drivers' ``%(name)s``."""
+    return _NAMED.sub(r"%(\1)s", text.replace("%", "%%"))
+
+
+class MySQLExecutor:
+    """Statements straight through the pooled connection's asyncmy object.
+
+    The connection is in autocommit mode, so a read is one round trip. A
+    write's transaction starts with its first statement: with
+    ``begin_pending`` set, that statement is sent as ``BEGIN; <statement>``
+    in one round trip (asyncmy always enables multi-statement commands).
+    """
+
+    def __init__(self, conn: Any, sql: Statements, *, begin_pending: bool = False) -> None:
+        self.conn = conn
+        self.sql = sql
+        self.begin_pending = begin_pending
+
+    def _args(self, stmt: TextClause, params: Params) -> tuple[str, dict[str, Any]]:
+        text, values = _expanded(stmt, params)
+        return _pyformat(text), values
+
+    async def _execute(self, cursor: Any, stmt: TextClause, params: Params) -> int:
+        text, values = self._args(stmt, params)
+        if not self.begin_pending:
+            return int(await cursor.execute(text, values))
+        self.begin_pending = False
+        await cursor.execute("BEGIN;" + text, values)
+        await cursor.nextset()  # the statement's own result (or its error)
+        return int(cursor.rowcount)
+
+    async def all(self, stmt: TextClause, params: Params) -> list[tuple[Any, ...]]:
+        async with self.conn.cursor() as cursor:
+            await self._execute(cursor, stmt, params)
+            return list(await cursor.fetchall())
+
+    async def first(self, stmt: TextClause, params: Params) -> tuple[Any, ...] | None:
+        rows = await self.all(stmt, params)
+        return rows[0] if rows else None
+
+    async def run(self, stmt: TextClause, params: Params) -> int:
+        async with self.conn.cursor() as cursor:
+            return await self._execute(cursor, stmt, params)
+
+    async def many(self, stmt: TextClause, rows: Sequence[Params]) -> None:
+        if self.begin_pending:  # a multi-row INSERT cannot carry the BEGIN
+            self.begin_pending = False
+            await self.conn.begin()
+        async with self.conn.cursor() as cursor:
+            await cursor.executemany(_pyformat(stmt.text), [dict(row) for row in rows])

@@ -249,6 +249,22 @@ class Statements:
             "unnest(CAST(:datas AS text[])) WITH ORDINALITY AS d(data, ord)"
         )
 
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - one text per batch size
+    def add_items_mysql(self, count: int) -> TextClause:
+        """MySQL: insert ``count`` items (``:d0``, ``:d1``...) after :attr:`reserve_seqs`.
+
+        The session's id and the numbers just reserved are read by the insert
+        itself, under the row lock the upsert holds: no ``SELECT`` round trip.
+        """
+        items = " UNION ALL ".join(
+            f"SELECT {index} AS k, :d{index} AS data" for index in range(count)
+        )
+        return sa.text(
+            f"INSERT INTO {self.e} (session_pk, seq, ts, data) "
+            f"SELECT s.id, s.next_seq - :n + d.k, :now, d.data FROM {self.s} s "
+            f"JOIN ({items}) d WHERE s.key_hash = :h"
+        )
+
     @functools.cached_property
     def delete_session(self) -> TextClause:
         return sa.text(f"DELETE FROM {self.s} WHERE id = :id")

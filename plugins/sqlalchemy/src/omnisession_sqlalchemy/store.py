@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import sqlite3
@@ -52,6 +53,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
+from omnisession._json import loads_all  # TODO(backend export)
 from omnisession.backend import (
     StoreBase,
     check_key,
@@ -94,12 +96,14 @@ from sqlalchemy.pool import StaticPool
 
 from .executor import (
     Executor,
+    MySQLExecutor,
     PGExecutor,
     SAExecutor,
     SQLiteExecutor,
     ThreadSQLiteExecutor,
     run_to_end,
 )
+from .leases import Lease, Leases
 from .schema import SCHEMA_VERSION, Tables, make_tables
 from .sql import Features, Statements
 from .urls import EngineSpec, engine_url
@@ -121,6 +125,7 @@ except PackageNotFoundError:  # running from a source tree
     _VERSION = "0+unknown"
 
 
+@functools.lru_cache(maxsize=4096)  # the same few keys are hashed on every call
 def _digest(*parts: str) -> str:
     return hashlib.sha256(_storable(dumps(list(parts))).encode("utf-8")).hexdigest()
 
@@ -199,18 +204,32 @@ class _CrossLoopLock:
 
 @dataclass
 class _LoopEngine:
-    """The engine one event loop uses, and whether the store disposes it."""
+    """The engine one event loop uses, its leased connections, and whether the
+    store disposes it."""
 
     engine: AsyncEngine
     owned: bool
-    reader: AsyncEngine  # the same pool, in autocommit where a read needs no BEGIN
+    leases: Leases
+    reader_leases: Leases  # the same pool, in autocommit where one needs no BEGIN
     write_lock: asyncio.Lock | None = None
     shared_lock: _CrossLoopLock | None = None
     finaliser: AsyncGenerator[None, None] | None = None
 
+    async def reset(self) -> None:
+        """Drop every pooled and leased connection (after a disconnect)."""
+        await self.leases.drop()
+        await self.reader_leases.drop()
+        await self.engine.dispose()
 
-async def _dispose_when_loop_ends(engine: AsyncEngine) -> AsyncGenerator[None, None]:
-    """Suspended for the life of an event loop; disposes ``engine`` in that loop.
+    async def close(self) -> None:
+        await self.leases.drop()
+        await self.reader_leases.drop()
+        if self.owned:
+            await self.engine.dispose()
+
+
+async def _dispose_when_loop_ends(loop_engine: _LoopEngine) -> AsyncGenerator[None, None]:
+    """Suspended for the life of an event loop; closes ``loop_engine`` in that loop.
 
     ``asyncio.run`` (and ``asyncio.Runner.close``) close every async generator
     first iterated in their loop before closing it, so the connections of a
@@ -220,11 +239,11 @@ async def _dispose_when_loop_ends(engine: AsyncEngine) -> AsyncGenerator[None, N
     try:
         yield
     finally:
-        await engine.dispose()
+        await loop_engine.close()
 
 
-def _start_finaliser(engine: AsyncEngine) -> AsyncGenerator[None, None]:
-    finaliser = _dispose_when_loop_ends(engine)
+def _start_finaliser(loop_engine: _LoopEngine) -> AsyncGenerator[None, None]:
+    finaliser = _dispose_when_loop_ends(loop_engine)
     step = finaliser.__anext__()  # registers it with the running loop's asyncgen hooks
     with contextlib.suppress(StopIteration):
         step.send(None)  # runs up to the bare ``yield``, without awaiting
@@ -281,16 +300,20 @@ class SQLStore(StoreBase):
         self._shared: _LoopEngine | None = None  # in-memory SQLite: one engine, every loop
         self._given_used = False
         self._closed = False
-        # asyncpg: single statements outside a transaction skip SQLAlchemy's
-        # statement layer; its errors are then caught as they are
-        self._asyncpg = self._spec.url.get_driver_name() == "asyncpg"
+        # asyncpg and asyncmy: statements skip SQLAlchemy's statement layer
+        # (see executor.py); their errors are then caught as they are
+        self._driver = self._spec.url.get_driver_name()
         self._db_errors: tuple[type[BaseException], ...] = (
             sa.exc.SQLAlchemyError,
             sqlite3.Error,
             OSError,
             TimeoutError,
         )
-        if self._asyncpg:
+        self._integrity_errors: tuple[type[BaseException], ...] = (
+            sa.exc.IntegrityError,
+            sqlite3.IntegrityError,
+        )
+        if self._driver == "asyncpg":
             import asyncpg  # type: ignore[import-untyped,unused-ignore]
 
             self._db_errors += (
@@ -298,6 +321,13 @@ class SQLStore(StoreBase):
                 asyncpg.InterfaceError,
                 asyncpg.InternalClientError,
             )
+            self._integrity_errors += (asyncpg.IntegrityConstraintViolationError,)
+        elif self._driver == "asyncmy":
+            import asyncmy.errors  # type: ignore[import-untyped,unused-ignore]
+
+            self._db_errors += (asyncmy.errors.MySQLError,)
+            self._integrity_errors += (asyncmy.errors.IntegrityError,)
+        self._dialect: sa.Dialect | None = None  # of the first engine: disconnect codes
         self._ready = False
         self._sql: Statements | None = None
 
@@ -333,10 +363,12 @@ class SQLStore(StoreBase):
         else:  # asyncmy, aiomysql
             kwargs["connect_args"] = {"connect_timeout": max(1, round(connect_timeout))}
             kwargs["pool_recycle"] = 3600
-            # Every statement runs on a SQLAlchemy Connection, whose close()
-            # rolls back a transaction still open; after a COMMIT the pool's
-            # own reset would only add a ROLLBACK round trip to every write.
+            # The store ends every transaction it begins (COMMIT, or ROLLBACK
+            # on any error), so the pool's own reset would only add a
+            # ROLLBACK round trip to every operation.
             kwargs["pool_reset_on_return"] = None
+            if driver == "asyncmy":  # reads need no BEGIN; writes send BEGIN themselves
+                kwargs["isolation_level"] = "AUTOCOMMIT"
         if not self._spec.in_memory:
             for name in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle"):
                 if name in opts:
@@ -362,11 +394,29 @@ class SQLStore(StoreBase):
 
         sa_event.listen(engine.sync_engine, "connect", on_connect)
 
-    def _reader_of(self, engine: AsyncEngine) -> AsyncEngine:
-        if self._family == "postgresql":
+    def _reader_of(self, engine: AsyncEngine, owned: bool) -> AsyncEngine:
+        if self._family == "sqlite" or (owned and self._driver == "asyncmy"):
+            return engine  # already in autocommit: the store sends BEGIN itself
+        if self._family == "postgresql" or self._driver == "asyncmy":
             # A single-statement read needs no BEGIN/ROLLBACK round trips.
             return engine.execution_options(isolation_level="AUTOCOMMIT")
         return engine
+
+    def _leases_of(
+        self, engine: AsyncEngine, owned: bool, in_memory: bool
+    ) -> tuple[Leases, Leases]:
+        """Leases of ``engine`` and of its autocommit variant (one object if the same)."""
+        # an in-memory database is one connection, shared by every loop: never held
+        keep = 0 if in_memory else int(self._spec.options.get("pool_size", 5))
+        recycle = float(getattr(engine.sync_engine.pool, "_recycle", -1))
+        options: dict[str, Any] = {
+            "keep": keep,
+            "recycle": recycle if recycle >= 0 else None,
+            "cancel_breaks": self._family != "sqlite",
+        }
+        leases = Leases(engine, **options)
+        reader = self._reader_of(engine, owned)
+        return leases, leases if reader is engine else Leases(reader, **options)
 
     def _loop_engine(self) -> _LoopEngine:
         loop = asyncio.get_running_loop()
@@ -390,9 +440,11 @@ class SQLStore(StoreBase):
             in_memory = self._family == "sqlite" and (
                 self._spec.in_memory or engine.url.database in (None, "", ":memory:")
             )
-            current = _LoopEngine(engine, owned, self._reader_of(engine))
-            if owned and not in_memory:  # in-memory data lives as long as the store
-                current.finaliser = _start_finaliser(engine)
+            if self._dialect is None:
+                self._dialect = engine.dialect
+            current = _LoopEngine(engine, owned, *self._leases_of(engine, owned, in_memory))
+            if not in_memory:  # in-memory data lives as long as the store
+                current.finaliser = _start_finaliser(current)
             if in_memory:
                 current.shared_lock = _CrossLoopLock()
                 self._shared = current
@@ -410,11 +462,9 @@ class SQLStore(StoreBase):
             self._shared = None
         running = asyncio.get_running_loop()
         for loop, loop_engine in engines:
-            if not loop_engine.owned:
-                continue
             if loop is running or self._spec.in_memory:
-                await loop_engine.engine.dispose()
-            else:  # another loop's connections cannot be closed from here
+                await loop_engine.close()
+            elif loop_engine.owned:  # another loop's connections cannot be closed from here
                 loop_engine.engine.sync_engine.dispose(close=False)
 
     # -- running a transaction --------------------------------------------------
@@ -437,7 +487,9 @@ class SQLStore(StoreBase):
             return bool(exc.connection_invalidated)
         if isinstance(exc, OSError | TimeoutError):
             return True
-        if self._asyncpg:
+        if self._driver == "asyncmy":
+            return self._dialect is not None and self._dialect.is_disconnect(exc, None, None)  # type: ignore[arg-type]
+        if self._driver == "asyncpg":
             import asyncpg  # type: ignore[import-untyped,unused-ignore]
 
             broken = (  # the connection is gone or its protocol state is unusable
@@ -483,7 +535,7 @@ class SQLStore(StoreBase):
         schema_op: Callable[[AsyncConnection], Awaitable[T]] | None = None,
         single: bool = False,
     ) -> T:
-        """One transaction on a pooled connection, retried only when nothing committed.
+        """One transaction on a leased connection, retried only when nothing committed.
 
         ``op`` gets an :class:`Executor`; ``schema_op`` (DDL) the SQLAlchemy
         connection itself. A disconnect before ``COMMIT`` was sent is retried
@@ -496,19 +548,21 @@ class SQLStore(StoreBase):
             committing = False
             try:
                 async with self._serialised(loop_engine, write):
-                    autocommit = not write or (single and self._family == "postgresql")
-                    engine = loop_engine.reader if autocommit else loop_engine.engine
-                    async with engine.connect() as conn:
+                    autocommit = self._autocommit(write, single)
+                    leases = loop_engine.reader_leases if autocommit else loop_engine.leases
+                    async with leases.lease() as lease:
+                        conn = lease.conn
                         if self._family == "sqlite":
-                            return await self._sqlite_transaction(conn, op, schema_op, write)
-                        if write and autocommit:
-                            # the statement commits by itself: once it is sent,
-                            # a lost connection may hide a commit, so no retry
-                            committing = True
+                            return await self._sqlite_transaction(lease, op, schema_op, write)
                         if schema_op is not None:
                             result = await schema_op(conn)
-                        elif autocommit and self._asyncpg:
-                            result = await self._asyncpg_op(conn, loop_engine, op)
+                        elif self._driver == "asyncmy":
+                            assert op is not None
+                            return await self._asyncmy_op(lease, op, write)
+                        elif autocommit and self._driver == "asyncpg":
+                            if write:  # it commits by itself: once sent, no retry
+                                committing = True
+                            result = await self._asyncpg_op(lease, op)
                         else:
                             assert op is not None
                             result = await op(SAExecutor(conn, self._statements(conn)))
@@ -521,6 +575,11 @@ class SQLStore(StoreBase):
             except self._db_errors as exc:
                 if getattr(exc, "_omnisession_committing", False):
                     committing = True
+                disconnected = self._is_disconnect(exc)
+                if disconnected:
+                    # what SQLAlchemy does when it sees a disconnect itself: drop
+                    # the pooled connections too, likely dead as well
+                    await loop_engine.reset()
                 if (
                     (not committing or single)  # a deadlocked statement was rolled back
                     and self._is_deadlock(exc)
@@ -528,43 +587,68 @@ class SQLStore(StoreBase):
                 ):
                     deadlocks += 1
                     continue
-                if (
-                    not committing
-                    and self._is_disconnect(exc)
-                    and disconnects < _RETRIES_AFTER_DISCONNECT
-                ):
+                if not committing and disconnected and disconnects < _RETRIES_AFTER_DISCONNECT:
                     disconnects += 1
                     continue
                 raise self._unavailable(exc) from exc
 
-    async def _asyncpg_op(
-        self,
-        conn: AsyncConnection,
-        loop_engine: _LoopEngine,
-        op: Callable[[Executor], Awaitable[T]] | None,
-    ) -> T:
+    def _autocommit(self, write: bool, single: bool) -> bool:
+        """Whether the operation runs on a connection in autocommit mode."""
+        if self._driver == "asyncmy":
+            return True  # reads are one round trip; writes send BEGIN themselves
+        if self._family == "postgresql":
+            return not write or single
+        return not write
+
+    async def _asyncpg_op(self, lease: Lease, op: Callable[[Executor], Awaitable[T]] | None) -> T:
         """One statement outside a transaction, straight on the asyncpg connection."""
         assert op is not None
-        apg: Any = (await conn.get_raw_connection()).driver_connection
         try:
-            return await op(PGExecutor(apg, self._statements(conn)))
-        except BaseException as exc:
+            return await op(PGExecutor(await lease.driver(), self._statements(lease.conn)))
+        except self._db_errors as exc:
             if self._is_disconnect(exc):
-                # what SQLAlchemy does when it sees a disconnect itself: drop
-                # this connection and the pooled ones, likely dead too
-                await conn.invalidate()
-                await loop_engine.engine.dispose()
+                Leases.mark_broken(exc)
             raise
+
+    async def _asyncmy_op(
+        self, lease: Lease, op: Callable[[Executor], Awaitable[T]], write: bool
+    ) -> T:
+        """``op`` straight on the asyncmy connection (autocommit): a read is its
+        statements alone, a write is ``BEGIN`` (sent with its first statement),
+        its statements, then ``COMMIT``."""
+        raw: Any = await lease.driver()
+        executor = MySQLExecutor(raw, self._statements(lease.conn), begin_pending=write)
+        try:
+            result = await op(executor)
+        except Exception as exc:
+            if isinstance(exc, self._db_errors) and self._is_disconnect(exc):
+                Leases.mark_broken(exc)
+            elif write and not executor.begin_pending:
+                try:
+                    await raw.rollback()
+                except self._db_errors:
+                    Leases.mark_broken(exc)
+            raise
+        if not write or executor.begin_pending:  # nothing written: nothing to commit
+            return result
+        try:
+            await raw.commit()
+        except self._db_errors as exc:
+            exc._omnisession_committing = True  # type: ignore[attr-defined]
+            Leases.mark_broken(exc)  # its state is unknown: another connection next time
+            raise
+        return result
 
     async def _sqlite_transaction(
         self,
-        conn: AsyncConnection,
+        lease: Lease,
         op: Callable[[Executor], Awaitable[T]] | None,
         schema_op: Callable[[AsyncConnection], Awaitable[T]] | None,
         write: bool,
     ) -> T:
+        conn = lease.conn
         sql = self._statements(conn)
-        aioconn: Any = (await conn.get_raw_connection()).driver_connection
+        aioconn: Any = await lease.driver()
         in_thread = getattr(aioconn, "_execute", None)
         if op is not None and in_thread is not None:
             # The whole transaction in one call to aiosqlite's worker thread. It
@@ -860,7 +944,7 @@ class SQLStore(StoreBase):
         rows = await self._run(op, write=False)
         if limit is not None:
             rows.reverse()
-        return [loads(row[0]) for row in rows]
+        return loads_all([row[0] for row in rows])
 
     async def get_user_state(self, app_name: str, user_id: str) -> JSONObject:
         check_scope_id("app_name", app_name)
@@ -906,7 +990,7 @@ class SQLStore(StoreBase):
                         "now": stamp,
                     },
                 )
-            except (sa.exc.IntegrityError, sqlite3.IntegrityError) as exc:
+            except self._integrity_errors as exc:
                 raise AlreadyExists(key) from exc
             await self._write_scopes(x, ids, delta)
             return stamp, await x.all(x.sql.both_scopes, ids)
@@ -1079,9 +1163,10 @@ class SQLStore(StoreBase):
         """One transaction: an upsert that creates or bumps the session, reserving
         ``len(items)`` sequence numbers, then one multi-row insert of the items.
 
-        On PostgreSQL both are one statement. Concurrent first writes all
-        succeed: the upsert never fails on an existing row, and it holds the
-        session row lock until commit.
+        On PostgreSQL both are one statement; on MySQL the insert reads the
+        reserved numbers itself (see :meth:`Statements.add_items_mysql`).
+        Concurrent first writes all succeed: the upsert never fails on an
+        existing row, and it holds the session row lock until commit.
         """
         check_key(key)
         texts = [_storable(text) for text in encode_entries(items)]
@@ -1102,6 +1187,11 @@ class SQLStore(StoreBase):
             }
             if x.sql.f.family == "postgresql":
                 await x.run(x.sql.add_items_pg, {**params, "ts": stamp, "datas": texts})
+                return
+            if x.sql.f.family == "mysql":
+                await x.run(x.sql.reserve_seqs, params)
+                items = {f"d{index}": text for index, text in enumerate(texts)}
+                await x.run(x.sql.add_items_mysql(count), {**params, **items})
                 return
             if x.sql.f.returning:
                 row = await x.first(x.sql.reserve_seqs, params)
