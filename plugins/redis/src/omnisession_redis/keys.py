@@ -23,6 +23,7 @@ slot; user keys share ``{A:U}``, app keys ``{A}``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
@@ -33,6 +34,7 @@ __all__ = ["DEFAULT_PREFIX", "KeyLayout", "escape", "unescape"]
 DEFAULT_PREFIX = "omnisession"
 
 
+@functools.lru_cache(maxsize=8192)  # every write builds eight keys from the same few ids
 def escape(ident: str) -> str:
     """Percent-encode every byte of ``ident`` except ``A-Za-z0-9_.-~``."""
     return quote(ident, safe="")

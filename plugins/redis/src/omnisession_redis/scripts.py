@@ -193,9 +193,8 @@ POP = Script(
     _PRELUDE
     + r"""
 local m = KEYS[1]
-if redis.call('EXISTS', m) == 0 then return {1} end
 local top = redis.call('ZPOPMAX', KEYS[3])
-if #top == 0 then return {0} end
+if #top == 0 then return {0} end  -- empty or missing: nothing popped, nothing written
 local member = top[1]
 redis.call('ZREM', KEYS[4], string.match(member, '^(%d+) '))
 redis.call('HINCRBY', m, 'r', 1)
@@ -205,7 +204,8 @@ scopes(upd)
 return {0, upd, member}
 """,
 )
-"""Reply {0, updated_at, member}, {0} if there was nothing to pop, or {1}."""
+"""Reply {0, updated_at, member}, or {0} if there was nothing to pop (a missing
+session has no events key either: its four keys are written and expire together)."""
 
 CLEAR = Script(
     "clear",
