@@ -8,6 +8,7 @@ any backend writes anything.
 from __future__ import annotations
 
 import json
+import json.scanner
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +17,8 @@ from .errors import InvalidEntry
 _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 _decoder = json.JSONDecoder()
 _decode = _decoder.decode
-_scan = _decoder.scan_once  # the C scanner, without decode()'s two whitespace regexes
+# the C scanner, without decode()'s two whitespace regexes
+_scan = json.scanner.make_scanner(_decoder)  # type: ignore[arg-type]  # (typeshed)
 
 
 def dumps(value: Any, *, what: str = "entry") -> str:

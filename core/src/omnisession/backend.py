@@ -48,10 +48,12 @@ __all__ = [
     "encode_entry",
     "encode_state_delta",
     "loads",
+    "loads_all",
 ]
 
 dumps = _json.dumps
 loads = _json.loads
+loads_all = _json.loads_all
 
 DEFAULT_PAGE_SIZE = 100
 

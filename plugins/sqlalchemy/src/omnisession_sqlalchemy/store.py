@@ -53,21 +53,13 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
-from omnisession._json import loads_all  # TODO(backend export)
 from omnisession.backend import (
-    StoreBase,
-    check_key,
-    check_last,
-    check_limit,
-    check_page_size,
-    check_scope_id,
+    ValidatingStore,
     decode_cursor,
     dumps,
     encode_cursor,
-    encode_entries,
-    encode_entry,
-    encode_state_delta,
     loads,
+    loads_all,
 )
 from omnisession.errors import (
     AlreadyExists,
@@ -250,7 +242,7 @@ def _start_finaliser(loop_engine: _LoopEngine) -> AsyncGenerator[None, None]:
     return finaliser
 
 
-class SQLStore(StoreBase):
+class SQLStore(ValidatingStore):
     """The omnisession store on a SQL database through a SQLAlchemy async engine.
 
     ``SQLStore("postgresql://user@host/db")`` (or any URL :func:`open_sql_store`
@@ -262,7 +254,8 @@ class SQLStore(StoreBase):
     Nothing is connected until the first call, which also creates the tables
     if they are missing (safe when several processes start at once) and
     refuses a database whose schema is newer than this code
-    (``IncompatibleSchema``).
+    (``IncompatibleSchema``). Arguments are checked by :class:`ValidatingStore`
+    before any connection is touched; the methods here are its hooks.
     """
 
     capabilities = frozenset(
@@ -830,17 +823,15 @@ class SQLStore(StoreBase):
 
     # -- reads ----------------------------------------------------------------
 
-    async def get_session(
-        self, key: SessionKey, *, last: int | None = None, since: float | None = None
+    async def _get_session(
+        self, key: SessionKey, last: int | None, since: float | None
     ) -> SessionRecord | None:
         """One statement: the session row, both scopes and the wanted events."""
-        check_key(key)
-        check_last(last)
         params: dict[str, Any] = self._ids(key)
         if last:
             params["last"] = last
         if since is not None:
-            params["since"] = float(since)
+            params["since"] = since
 
         async def op(x: Executor) -> list[tuple[Any, ...]]:
             return await x.all(x.sql.get_session(last != 0, bool(last), since is not None), params)
@@ -872,19 +863,10 @@ class SQLStore(StoreBase):
             revision=int(revision),
         )
 
-    async def list_sessions(
-        self,
-        app_name: str,
-        user_id: str | None = None,
-        *,
-        page_size: int | None = None,
-        cursor: str | None = None,
+    async def _list_sessions(
+        self, app_name: str, user_id: str | None, size: int, cursor: str | None
     ) -> Page:
         """Sessions of an app (or one user), oldest ``updated_at`` first, by index range."""
-        check_scope_id("app_name", app_name)
-        if user_id is not None:
-            check_scope_id("user_id", user_id)
-        size = check_page_size(page_size)
         params: dict[str, Any] = {"ah": _digest(app_name), "n": size + 1}
         if user_id is not None:
             params["uh"] = _digest(app_name, user_id)
@@ -928,12 +910,8 @@ class SQLStore(StoreBase):
             next_cursor = encode_cursor(float(last_row[7]), int(last_row[0]))
         return Page(records, next_cursor)
 
-    async def get_items(self, key: SessionKey, limit: int | None = None) -> list[JSONObject]:
+    async def _get_items(self, key: SessionKey, limit: int | None) -> list[JSONObject]:
         """One statement: an index range scan of the newest ``limit`` events."""
-        check_key(key)
-        check_limit(limit)
-        if limit == 0:
-            return []
         params: dict[str, Any] = {"h": _digest(key.app_name, key.user_id, key.session_id)}
         if limit is not None:
             params["n"] = limit
@@ -946,9 +924,7 @@ class SQLStore(StoreBase):
             rows.reverse()
         return loads_all([row[0] for row in rows])
 
-    async def get_user_state(self, app_name: str, user_id: str) -> JSONObject:
-        check_scope_id("app_name", app_name)
-        check_scope_id("user_id", user_id)
+    async def _get_user_state(self, app_name: str, user_id: str) -> JSONObject:
         params = {"uh": _digest(app_name, user_id)}
 
         async def op(x: Executor) -> JSONObject:
@@ -956,8 +932,7 @@ class SQLStore(StoreBase):
 
         return await self._run(op, write=False)
 
-    async def get_app_state(self, app_name: str) -> JSONObject:
-        check_scope_id("app_name", app_name)
+    async def _get_app_state(self, app_name: str) -> JSONObject:
         params = {"ah": _digest(app_name)}
 
         async def op(x: Executor) -> JSONObject:
@@ -967,12 +942,8 @@ class SQLStore(StoreBase):
 
     # -- writes ---------------------------------------------------------------
 
-    async def create_session(
-        self, key: SessionKey, state: Mapping[str, Any] | None = None
-    ) -> SessionRecord:
+    async def _create_session(self, key: SessionKey, delta: StateDelta) -> SessionRecord:
         """INSERT the row (a duplicate key is ``AlreadyExists``), upsert scopes, read them."""
-        check_key(key)
-        delta = encode_state_delta(state)
         session_state = _storable(dumps(delta.session))
         ids = self._ids(key)
 
@@ -1007,9 +978,8 @@ class SQLStore(StoreBase):
             revision=1,
         )
 
-    async def delete_session(self, key: SessionKey) -> None:
+    async def _delete_session(self, key: SessionKey) -> None:
         """Lock the row, delete its events and it; app and user state stay."""
-        check_key(key)
         ids = self._ids(key)
 
         async def op(x: Executor) -> None:
@@ -1129,37 +1099,27 @@ class SQLStore(StoreBase):
                 raise StaleSession(key, expected_revision, int(head[0]))
         return None
 
-    async def append_event(
+    async def _append_event(
         self,
         key: SessionKey,
-        data: JSONObject,
-        *,
-        state_delta: Mapping[str, Any] | None = None,
-        timestamp: float | None = None,
-        expected_revision: int | None = None,
+        entry: str,
+        delta: StateDelta,
+        timestamp: float,
+        expected_revision: int | None,
     ) -> Appended:
-        """One transaction: the event, the revision and every scope of ``state_delta``."""
-        check_key(key)
-        text = _storable(encode_entry(data))
-        delta = encode_state_delta(state_delta)
-        stamp = now() if timestamp is None else float(timestamp)
-        seq, revision = await self._apply(key, delta, expected_revision, (stamp, text))
-        return Appended(seq=seq, revision=revision, timestamp=stamp)
+        """One transaction: the event, the revision and every scope of ``delta``."""
+        event = (timestamp, _storable(entry))
+        seq, revision = await self._apply(key, delta, expected_revision, event)
+        return Appended(seq=seq, revision=revision, timestamp=timestamp)
 
-    async def update_state(
-        self,
-        key: SessionKey,
-        state_delta: Mapping[str, Any],
-        *,
-        expected_revision: int | None = None,
+    async def _update_state(
+        self, key: SessionKey, delta: StateDelta, expected_revision: int | None
     ) -> int:
-        """One transaction: every scope of ``state_delta`` and the revision, no event."""
-        check_key(key)
-        delta = encode_state_delta(state_delta)
+        """One transaction: every scope of ``delta`` and the revision, no event."""
         _, revision = await self._apply(key, delta, expected_revision, None)
         return revision
 
-    async def add_items(self, key: SessionKey, items: Sequence[JSONObject]) -> None:
+    async def _add_items(self, key: SessionKey, entries: list[str]) -> None:
         """One transaction: an upsert that creates or bumps the session, reserving
         ``len(items)`` sequence numbers, then one multi-row insert of the items.
 
@@ -1168,10 +1128,7 @@ class SQLStore(StoreBase):
         Concurrent first writes all succeed: the upsert never fails on an
         existing row, and it holds the session row lock until commit.
         """
-        check_key(key)
-        texts = [_storable(text) for text in encode_entries(items)]
-        if not texts:
-            return
+        texts = [_storable(text) for text in entries]
         ids = self._ids(key)
         count = len(texts)
 
@@ -1210,13 +1167,12 @@ class SQLStore(StoreBase):
 
         await self._run(op, single=self._family == "postgresql")
 
-    async def pop_item(self, key: SessionKey) -> JSONObject | None:
+    async def _pop_item(self, key: SessionKey) -> JSONObject | None:
         """Lock the session row, delete its newest event returning it, bump the revision.
 
         The row lock makes concurrent pops (any process) take turns, so each
         item is returned once and no pop comes back empty while items remain.
         """
-        check_key(key)
         ids = self._ids(key)
 
         async def op(x: Executor) -> str | None:
@@ -1243,9 +1199,8 @@ class SQLStore(StoreBase):
         result: JSONObject = loads(text)
         return result
 
-    async def clear_session(self, key: SessionKey) -> None:
+    async def _clear_session(self, key: SessionKey) -> None:
         """Bump the revision (locking the row), then delete every event."""
-        check_key(key)
         params = {"h": _digest(key.app_name, key.user_id, key.session_id)}
 
         async def op(x: Executor) -> None:
