@@ -1,5 +1,7 @@
 """``redis://``, ``rediss://``, ``unix://`` and ``redis+cluster://`` stores.
 
+:class:`~omnisession.backend.ValidatingStore` checks and encodes every
+argument before any I/O; :class:`RedisStore` implements its storage hooks.
 Every contract write is one ``EVALSHA`` of a Lua script (see
 :mod:`omnisession_redis.scripts`) that checks the session, checks
 ``expected_revision``, appends, applies the state and bumps the revision
@@ -27,19 +29,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import redis.exceptions as rex
 from omnisession import backend as codec
-from omnisession.backend import (
-    StoreBase,
-    check_key,
-    check_last,
-    check_limit,
-    check_page_size,
-    check_scope_id,
-    decode_cursor,
-    encode_cursor,
-    encode_entries,
-    encode_entry,
-    encode_state_delta,
-)
+from omnisession.backend import ValidatingStore, decode_cursor, encode_cursor
 from omnisession.errors import (
     AlreadyExists,
     BackendUnavailable,
@@ -54,6 +44,7 @@ from omnisession.model import (
     Page,
     SessionKey,
     SessionRecord,
+    StateDelta,
     merge_state,
     now,
 )
@@ -158,9 +149,19 @@ def _state(flat: Sequence[bytes] | Mapping[bytes, bytes] | None) -> JSONObject:
     return {name: codec.loads(text) for name, text in _hash(flat).items()}
 
 
-def _event(member: bytes) -> Event:
-    seq, stamp, text = member.split(b" ", 2)
-    return Event(int(seq), float(stamp), codec.loads(text))
+def _events(members: Sequence[bytes]) -> list[Event]:
+    """Events from their ``b"seq timestamp payload"`` members, the payloads decoded at once."""
+    rows = [member.decode().split(" ", 2) for member in members]
+    payloads = codec.loads_all([text for _, _, text in rows])
+    return [
+        Event(int(seq), float(stamp), data)
+        for (seq, stamp, _), data in zip(rows, payloads, strict=True)
+    ]
+
+
+def _payloads(members: Sequence[bytes]) -> list[JSONObject]:
+    """The payloads of ``b"seq timestamp payload"`` members, decoded at once."""
+    return codec.loads_all([member.split(b" ", 2)[2].decode() for member in members])
 
 
 def _payload(member: bytes) -> JSONObject:
@@ -300,9 +301,12 @@ class _LoopClients:
 # -- the store ---------------------------------------------------------------------
 
 
-class RedisStore(StoreBase):
+class RedisStore(ValidatingStore):
     """A :class:`~omnisession.SessionStore` on Redis or Redis Cluster.
 
+    :class:`~omnisession.backend.ValidatingStore` validates and encodes the
+    arguments; each hook below is one ``EVALSHA`` (a write) or one read
+    round trip, plus on a cluster the scope scripts of a write.
     Open it with :func:`omnisession.open_store` (or :func:`open_redis_store`);
     connecting is lazy. ``ttl``, ``user_ttl`` and ``app_ttl`` are sliding
     expiries in seconds, refreshed by every write to a session (of that user,
@@ -494,15 +498,9 @@ class RedisStore(StoreBase):
 
     # -- reads ---------------------------------------------------------------------
 
-    async def get_session(
-        self, key: SessionKey, *, last: int | None = None, since: float | None = None
+    async def _get_session(
+        self, key: SessionKey, last: int | None, since: float | None
     ) -> SessionRecord | None:
-        check_key(key)
-        check_last(last)
-        if since is not None:
-            since = float(since)
-            if math.isnan(since):  # no timestamp is >= NaN, as in the reference store
-                last, since = 0, None
         session_keys = self._keys.session(key)
         user_state_key = self._keys.user(key.app_name, key.user_id)[0]
         app_state_key = self._keys.app(key.app_name)[0]
@@ -533,7 +531,7 @@ class RedisStore(StoreBase):
             if found is None:
                 return None
             meta_flat, state_flat, members, user_flat, app_flat = found
-        events = [_event(member) for member in members]
+        events = _events(members)
         if since is not None:
             events = [event for event in events if event.timestamp >= since]
             events.sort(key=lambda event: event.seq)
@@ -547,45 +545,29 @@ class RedisStore(StoreBase):
             revision=int(meta["r"]),
         )
 
-    async def get_items(self, key: SessionKey, limit: int | None = None) -> list[JSONObject]:
-        check_key(key)
-        check_limit(limit)
-        if limit == 0:
-            return []
+    async def _get_items(self, key: SessionKey, limit: int | None) -> list[JSONObject]:
         events_key = self._keys.session(key)[2]
         start = 0 if limit is None else -min(limit, _MAX_LAST)
         members = await self._read(
             "reading items", lambda client: client.zrange(events_key, start, -1)
         )
-        return [_payload(member) for member in members]
+        return _payloads(members)
 
-    async def get_user_state(self, app_name: str, user_id: str) -> JSONObject:
-        check_scope_id("app_name", app_name)
-        check_scope_id("user_id", user_id)
+    async def _get_user_state(self, app_name: str, user_id: str) -> JSONObject:
         state_key = self._keys.user(app_name, user_id)[0]
         return _state(
             await self._read("reading user state", lambda client: client.hgetall(state_key))
         )
 
-    async def get_app_state(self, app_name: str) -> JSONObject:
-        check_scope_id("app_name", app_name)
+    async def _get_app_state(self, app_name: str) -> JSONObject:
         state_key = self._keys.app(app_name)[0]
         return _state(
             await self._read("reading app state", lambda client: client.hgetall(state_key))
         )
 
-    async def list_sessions(
-        self,
-        app_name: str,
-        user_id: str | None = None,
-        *,
-        page_size: int | None = None,
-        cursor: str | None = None,
+    async def _list_sessions(
+        self, app_name: str, user_id: str | None, page_size: int, cursor: str | None
     ) -> Page:
-        check_scope_id("app_name", app_name)
-        if user_id is not None:
-            check_scope_id("user_id", user_id)
-        size = check_page_size(page_size)
         after: tuple[float, bytes] | None = None
         if cursor:
             score, member = decode_cursor(cursor, 2)
@@ -600,8 +582,8 @@ class RedisStore(StoreBase):
         found: list[tuple[float, bytes, SessionRecord]] = []
         stale: list[tuple[bytes, float]] = []
         offset = 0
-        batch = size + 1
-        while len(found) <= size:
+        batch = page_size + 1
+        while len(found) <= page_size:
 
             async def scan(client: Any, _offset: int = offset, _batch: int = batch) -> Any:
                 return await client.zrange(
@@ -626,9 +608,9 @@ class RedisStore(StoreBase):
                 break
         if stale:
             await self._forget(index, stale)
-        page = found[:size]
+        page = found[:page_size]
         next_cursor = None
-        if len(found) > size:
+        if len(found) > page_size:
             score, member, _ = page[-1]
             next_cursor = encode_cursor(score, member.decode())
         return Page([record for *_, record in page], next_cursor)
@@ -697,11 +679,7 @@ class RedisStore(StoreBase):
 
     # -- writes --------------------------------------------------------------------
 
-    async def create_session(
-        self, key: SessionKey, state: Mapping[str, Any] | None = None
-    ) -> SessionRecord:
-        check_key(key)
-        delta = encode_state_delta(state)
+    async def _create_session(self, key: SessionKey, delta: StateDelta) -> SessionRecord:
         stamp = _stamp(now())
         reply, states = await self._write(
             "creating a session",
@@ -728,55 +706,40 @@ class RedisStore(StoreBase):
             revision=1,
         )
 
-    async def delete_session(self, key: SessionKey) -> None:
-        check_key(key)
+    async def _delete_session(self, key: SessionKey) -> None:
         await self._write(
             "deleting a session", scripts.DELETE, key, [], mode="r", score_of=lambda r: r[1]
         )
 
-    async def append_event(
+    async def _append_event(
         self,
         key: SessionKey,
-        data: JSONObject,
-        *,
-        state_delta: Mapping[str, Any] | None = None,
-        timestamp: float | None = None,
-        expected_revision: int | None = None,
+        entry: str,
+        delta: StateDelta,
+        timestamp: float,
+        expected_revision: int | None,
     ) -> Appended:
-        check_key(key)
-        text = encode_entry(data)
-        delta = encode_state_delta(state_delta)
-        stamp = _stamp(now() if timestamp is None else float(timestamp))
-        reply = await self._change(key, delta, expected_revision, stamp, text, "appending an event")
+        stamp = _stamp(timestamp)
+        reply = await self._change(
+            key, delta, expected_revision, stamp, entry, "appending an event"
+        )
         return Appended(seq=int(reply[1]), revision=int(reply[2]), timestamp=float(stamp))
 
-    async def update_state(
-        self,
-        key: SessionKey,
-        state_delta: Mapping[str, Any],
-        *,
-        expected_revision: int | None = None,
+    async def _update_state(
+        self, key: SessionKey, delta: StateDelta, expected_revision: int | None
     ) -> int:
-        check_key(key)
-        delta = encode_state_delta(state_delta)
         reply = await self._change(key, delta, expected_revision, "0", "", "updating state")
         return int(reply[2])
 
     async def _change(
         self,
         key: SessionKey,
-        delta: Any,
+        delta: StateDelta,
         expected_revision: int | None,
         stamp: str,
         text: str,
         doing: str,
     ) -> list[Any]:
-        if expected_revision is not None and (
-            isinstance(expected_revision, bool) or not isinstance(expected_revision, int)
-        ):
-            raise TypeError(
-                f"expected_revision must be an int or None, got {type(expected_revision).__name__}"
-            )
         reply, _ = await self._write(
             doing,
             scripts.APPEND,
@@ -799,21 +762,16 @@ class RedisStore(StoreBase):
             )
         return reply
 
-    async def add_items(self, key: SessionKey, items: Sequence[JSONObject]) -> None:
-        check_key(key)
-        texts = encode_entries(items)
-        if not texts:
-            return
+    async def _add_items(self, key: SessionKey, entries: list[str]) -> None:
         await self._write(
             "adding items",
             scripts.ADD_ITEMS,
             key,
-            [str(len(texts)), *texts],
+            [str(len(entries)), *entries],
             score_of=lambda r: r[2],
         )
 
-    async def pop_item(self, key: SessionKey) -> JSONObject | None:
-        check_key(key)
+    async def _pop_item(self, key: SessionKey) -> JSONObject | None:
         reply, _ = await self._write(
             "popping an item",
             scripts.POP,
@@ -825,8 +783,7 @@ class RedisStore(StoreBase):
             return None
         return _payload(reply[2])
 
-    async def clear_session(self, key: SessionKey) -> None:
-        check_key(key)
+    async def _clear_session(self, key: SessionKey) -> None:
         await self._write("clearing a session", scripts.CLEAR, key, [], score_of=lambda r: r[1])
 
 
