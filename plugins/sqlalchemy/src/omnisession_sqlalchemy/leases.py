@@ -16,6 +16,7 @@ cancellation: aiosqlite finishes every call it started, in order.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -115,6 +116,17 @@ class Leases:
             await conn.invalidate()
         finally:
             await conn.close()
+
+    def abandon(self) -> None:
+        """Terminate the idle connections without I/O: their event loop is closed.
+
+        (``Runner.run_sync`` in a worker thread leaves its loop without
+        shutting down async generators, so :meth:`drop` never ran there.)
+        """
+        idle, self._idle = self._idle, []
+        for lease in idle:
+            with contextlib.suppress(Exception):
+                lease.conn.sync_connection.invalidate()  # type: ignore[union-attr]
 
     async def drop(self) -> None:
         """Close the idle connections (after a disconnect, or when the loop ends)."""

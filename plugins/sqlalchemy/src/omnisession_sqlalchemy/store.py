@@ -213,6 +213,13 @@ class _LoopEngine:
         await self.reader_leases.drop()
         await self.engine.dispose()
 
+    def abandon(self) -> None:
+        """Let go of everything without I/O: the loop that owns it is gone."""
+        self.leases.abandon()
+        self.reader_leases.abandon()
+        if self.owned:
+            self.engine.sync_engine.dispose(close=False)
+
     async def close(self) -> None:
         await self.leases.drop()
         await self.reader_leases.drop()
@@ -422,9 +429,7 @@ class SQLStore(ValidatingStore):
             if current is not None:
                 return current
             for other in [other for other in self._engines if other.is_closed()]:
-                stale = self._engines.pop(other)
-                if stale.owned:  # its loop is gone: drop the pool without I/O
-                    stale.engine.sync_engine.dispose(close=False)
+                self._engines.pop(other).abandon()
             if self._given is not None and not self._given_used:
                 self._given_used = True
                 engine, owned = self._given, False
@@ -457,8 +462,8 @@ class SQLStore(ValidatingStore):
         for loop, loop_engine in engines:
             if loop is running or self._spec.in_memory:
                 await loop_engine.close()
-            elif loop_engine.owned:  # another loop's connections cannot be closed from here
-                loop_engine.engine.sync_engine.dispose(close=False)
+            else:  # another loop's connections cannot be closed from here
+                loop_engine.abandon()
 
     # -- running a transaction --------------------------------------------------
 
