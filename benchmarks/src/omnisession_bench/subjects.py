@@ -206,12 +206,20 @@ def omni_adk_filler(store: SessionStore, batch: int) -> Filler:
 
 
 def in_memory_filler(service: Any) -> Filler:
-    """Extend the stored session of an ``InMemorySessionService`` with event copies."""
+    """Extend the stored session of an ``InMemorySessionService`` with event copies.
+
+    Deep copies, so each event owns its content and actions as in a history
+    the Runner built: with shallow copies every event would share one
+    ``content`` object, and the service's ``copy.deepcopy`` of the session
+    would copy it once for the whole history (its memo), not once per event.
+    """
 
     async def fill(session: Any, seed: Any, start: int, count: int) -> None:
         stored = service.sessions[session.app_name][session.user_id][session.id]
         stored.events.extend(
-            seed.model_copy(update={"id": uuid.uuid4().hex, "timestamp": _past(start + i)})
+            seed.model_copy(
+                update={"id": uuid.uuid4().hex, "timestamp": _past(start + i)}, deep=True
+            )
             for i in range(count)
         )
 
