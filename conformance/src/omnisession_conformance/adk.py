@@ -257,9 +257,7 @@ class ADKServiceConformance(ConformanceBase):
         assert created.last_update_time > 0
         loaded = await self.fresh(service, created)
         assert loaded.state == expected
-        assert await service.get_user_state(app_name=self.app_name, user_id="u1") == {
-            "name": "Ada"
-        }
+        assert await service.get_user_state(app_name=self.app_name, user_id="u1") == {"name": "Ada"}
         other = await service.create_session(app_name=self.app_name, user_id="u2")
         assert other.state == {"app:tier": "gold"}, "app: state is shared by every user"
 
@@ -388,9 +386,7 @@ class ADKServiceConformance(ConformanceBase):
         kept = await service.create_session(app_name=self.app_name, user_id="u1")
         await service.append_event(doomed, _text_event("bye"))
         for _ in range(2):
-            await service.delete_session(
-                app_name=self.app_name, user_id="u1", session_id=doomed.id
-            )
+            await service.delete_session(app_name=self.app_name, user_id="u1", session_id=doomed.id)
         assert (
             await service.get_session(app_name=self.app_name, user_id="u1", session_id=doomed.id)
             is None
@@ -411,9 +407,7 @@ class ADKServiceConformance(ConformanceBase):
         assert session.events == [] and "x" not in session.state
         assert (await self.fresh(service, session)).events == []
 
-        event = _text_event(
-            "x", actions=EventActions(state_delta={"temp:draft": "wip", "kept": 1})
-        )
+        event = _text_event("x", actions=EventActions(state_delta={"temp:draft": "wip", "kept": 1}))
         returned = await service.append_event(session, event)
         assert session.state["temp:draft"] == "wip"
         assert session.state["kept"] == 1
@@ -437,9 +431,7 @@ class ADKServiceConformance(ConformanceBase):
         assert (await self.fresh(service, sibling)).state == {"app:motd": "hi", "user:lang": "fr"}
         assert (await self.fresh(service, stranger)).state == {"app:motd": "hi"}
         # get_user_state: the un-prefixed user scope, without holding a session.
-        assert await service.get_user_state(app_name=self.app_name, user_id="u1") == {
-            "lang": "fr"
-        }
+        assert await service.get_user_state(app_name=self.app_name, user_id="u1") == {"lang": "fr"}
         assert await service.get_user_state(app_name=self.app_name, user_id="nobody") == {}
 
     @case(BASE)
@@ -479,9 +471,7 @@ class ADKServiceConformance(ConformanceBase):
             await service.append_event(session, _text_event("conflict"))
 
     @case(BASE)
-    async def stale_session_object_raises_and_fresh_one_succeeds(
-        self, store: SessionStore
-    ) -> None:
+    async def stale_session_object_raises_and_fresh_one_succeeds(self, store: SessionStore) -> None:
         """Two services on one store: the writer holding an outdated session is refused."""
         first_service, second_service = self.service(store), self.service(store)
         created = await first_service.create_session(app_name=self.app_name, user_id="u1")
@@ -591,9 +581,7 @@ class ADKServiceConformance(ConformanceBase):
         stored = await self.fresh(service, first)
         assert stored.state["user:name"] == "Ada"
         assert stored.state["last_tool"] == "remember_name"
-        assert await service.get_user_state(app_name=self.app_name, user_id="u1") == {
-            "name": "Ada"
-        }
+        assert await service.get_user_state(app_name=self.app_name, user_id="u1") == {"name": "Ada"}
         later = await service.create_session(app_name=self.app_name, user_id="u1")
         assert later.state == {"user:name": "Ada"}
         runner2, llm2 = self.runner(
