@@ -33,6 +33,7 @@ def dummy_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, os.environ.get(name, "testing"))
 
+
 REGION = target.REGION
 KEY = SessionKey("app", "user", "session")
 

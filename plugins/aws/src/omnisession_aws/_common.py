@@ -1,5 +1,5 @@
 """What the DynamoDB and S3 stores share: URL options, the boto3 client, the
-thread pool that keeps boto3 off the event loop, and error mapping.
+thread pool that keeps boto3 off the event loop, and botocore error helpers.
 
 Why a thread pool rather than aioboto3/aiobotocore: boto3 clients are
 thread-safe and keep a connection pool, so one client per store used from a
@@ -14,21 +14,20 @@ conditional writes, optimistic retries), so a call costs one hop to the pool.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote
 
-from omnisession.errors import BackendUnavailable, OmnisessionError
-
-__all__ = ["AwsOptions", "ClientRunner", "component", "map_errors", "parse_options"]
+__all__ = ["AwsOptions", "ClientRunner", "component", "one_off_client", "parse_options"]
 
 log = logging.getLogger("omnisession_aws")
 
@@ -68,6 +67,8 @@ _OPTION_TYPES: dict[str, Callable[[str], Any]] = {
     "max_pool_connections": int,
     "ttl": float,
 }
+#: Every option :func:`parse_options` knows.
+OPTION_NAMES = frozenset(_OPTION_TYPES)
 
 
 def _parse_bool(name: str, value: str | bool) -> bool:
@@ -87,7 +88,7 @@ def parse_options(
     """Merge URL query parameters and keyword options (keywords win) into :class:`AwsOptions`."""
     raw: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
     raw.update(options)
-    names = allowed or frozenset(_OPTION_TYPES)
+    names = allowed or OPTION_NAMES
     unknown = sorted(set(raw) - names)
     if unknown:
         raise ValueError(f"unknown option(s) {unknown}; known options: {sorted(names)}")
@@ -139,38 +140,6 @@ def error_code(exc: BaseException) -> str:
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code", ""))
     return ""
-
-
-def map_errors(what: str, hint: str = "") -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """Turn any botocore/urllib3 failure raised by the wrapped function into
-    :class:`BackendUnavailable` with the original chained; project errors pass."""
-
-    def decorate(function: Callable[..., T]) -> Callable[..., T]:
-        @functools.wraps(function)
-        def wrapper(*args: Any, **kwargs: Any) -> T:
-            try:
-                return function(*args, **kwargs)
-            except OmnisessionError:
-                raise
-            except Exception as exc:
-                if not _is_driver_error(exc):
-                    raise
-                code = error_code(exc)
-                detail = f" ({code})" if code else ""
-                raise BackendUnavailable(
-                    f"{what} failed after retries{detail}: {exc}{hint}"
-                ) from exc
-
-        return wrapper
-
-    return decorate
-
-
-def _is_driver_error(exc: BaseException) -> bool:
-    module = type(exc).__module__ or ""
-    return module.startswith(("botocore", "boto3", "urllib3", "s3transfer")) or isinstance(
-        exc, (ConnectionError, TimeoutError)
-    )
 
 
 def backoff(attempt: int, base: float = 0.01, cap: float = 0.5) -> None:
@@ -260,6 +229,29 @@ class ClientRunner:
             client, self._client = self._client, None
         if client is not None:
             client.close()
+
+
+@contextlib.contextmanager
+def one_off_client(
+    service: str,
+    client: Any,
+    *,
+    region: str | None,
+    endpoint_url: str | None,
+    profile: str | None,
+) -> Iterator[Any]:
+    """``client`` if given, else a new boto3 ``service`` client closed on exit: what
+    ``create_table()`` / ``create_bucket()`` run on, outside any store."""
+    if client is not None:
+        yield client
+        return
+    runner = ClientRunner(
+        service, AwsOptions(region=region, endpoint_url=endpoint_url, profile=profile)
+    )
+    try:
+        yield runner.client
+    finally:
+        runner.client.close()
 
 
 def botocore_errors() -> tuple[type[Exception], type[Exception]]:

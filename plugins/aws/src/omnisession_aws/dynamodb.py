@@ -34,7 +34,6 @@ from ``list_sessions`` for a moment (gets are always strongly consistent).
 from __future__ import annotations
 
 import contextlib
-import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -67,11 +66,11 @@ from omnisession.store import Capability
 
 from ._common import (
     AwsOptions,
-    ClientRunner,
     backoff,
     botocore_errors,
     component,
     error_code,
+    one_off_client,
     parse_options,
 )
 from ._front import ThreadedStore
@@ -92,8 +91,6 @@ MAX_GROUPS = 90
 MAX_RACES = 200
 
 _SEQ_WIDTH = 20
-#: Sessions whose last committed meta an instance remembers (to skip a read per write).
-_CACHE_SIZE = 10_000
 _META = "meta"
 _STATE = "state"
 
@@ -187,7 +184,7 @@ class _Prepared:
     blobs: list[str]
 
 
-class DynamoDBStore(ThreadedStore):
+class DynamoDBStore(ThreadedStore["_Meta"]):
     """A :class:`~omnisession.SessionStore` on one DynamoDB table (see module docs)."""
 
     capabilities = frozenset(
@@ -200,48 +197,21 @@ class DynamoDBStore(ThreadedStore):
         }
     )
 
+    _client_name = "dynamodb"
+    _service = "DynamoDB"
+    _resource_kind = "table"
+    _missing_code = "ResourceNotFoundException"
+    _create_hint = "omnisession_aws.create_table() / `omnisession-aws create-table URL`"
+
     def __init__(self, table: str, options: AwsOptions) -> None:
         if not table:
             raise ValueError("dynamodb:// needs a table name: dynamodb://TABLE?region=...")
+        super().__init__(table, options)
         self.table = table
-        self.options = options
         self.ttl = options.ttl
-        self._runner = ClientRunner("dynamodb", options)
-        self._ready = not options.create
-        # Writes to one session from this instance queue on a lock instead of
-        # racing each other through DynamoDB; other instances are kept out by
-        # the conditional writes.
-        self._stripes = [threading.Lock() for _ in range(64)]
-        self._cache: dict[SessionKey, _Meta] = {}
-        self._cache_lock = threading.Lock()
 
-    def _guard(self, function: Any, *args: Any) -> Any:
-        BotoCoreError, ClientError = botocore_errors()
-
-        try:
-            return function(*args)
-        except ClientError as exc:
-            code = error_code(exc)
-            if code == "ResourceNotFoundException":
-                raise BackendUnavailable(
-                    f"DynamoDB table {self.table!r} does not exist: create it with "
-                    "omnisession_aws.create_table() / `omnisession-aws create-table URL`, "
-                    "or open the store with ?create=true"
-                ) from exc
-            raise BackendUnavailable(f"DynamoDB call failed ({code}): {exc}") from exc
-        except BotoCoreError as exc:
-            raise BackendUnavailable(f"DynamoDB is unreachable: {exc}") from exc
-
-    def _ensure_ready(self) -> None:
-        if self._ready:
-            return
-        BotoCoreError, ClientError = botocore_errors()
-
-        try:
-            _create_table(self._runner.client, self.table, exist_ok=True)
-        except (BotoCoreError, ClientError) as exc:
-            raise BackendUnavailable(f"cannot create DynamoDB table {self.table!r}: {exc}") from exc
-        self._ready = True
+    def _create_resource(self) -> None:
+        _create_table(self._runner.client, self.table, exist_ok=True)
 
     # -- low-level helpers (run in a worker thread) ---------------------------
 
@@ -561,27 +531,6 @@ class DynamoDBStore(ThreadedStore):
         backoff(attempt)  # TransactionConflict / throttling of the transaction: wait, re-read
         return self._get_meta(key)
 
-    def _lock_for(self, key: SessionKey) -> threading.Lock:
-        return self._stripes[hash(key) % len(self._stripes)]
-
-    def _remember(self, key: SessionKey, meta: _Meta | None) -> None:
-        with self._cache_lock:
-            if meta is None:
-                self._cache.pop(key, None)
-                return
-            if len(self._cache) >= _CACHE_SIZE:
-                self._cache.clear()
-            self._cache[key] = meta
-
-    def _writer_meta(self, key: SessionKey) -> tuple[_Meta | None, bool]:
-        """The meta this instance last committed (a guess, checked by the write's
-        condition) or a fresh read; and whether it came from the cache."""
-        with self._cache_lock:
-            cached = self._cache.get(key)
-        if cached is not None:
-            return cached, True
-        return self._get_meta(key), False
-
     def _meta_fields(self, updated_at: float) -> dict[str, Any]:
         fields: dict[str, Any] = {"uat": _n(updated_at), "lupd": _s(_lupd(updated_at))}
         if self.ttl is not None:
@@ -686,7 +635,7 @@ class DynamoDBStore(ThreadedStore):
         committed = False
         try:
             with self._lock_for(key):
-                meta, cached = self._writer_meta(key)
+                meta, cached = self._writer_state(key, self._get_meta)
                 for attempt in range(MAX_RACES):
                     if meta is None and not create:
                         if cached:
@@ -769,7 +718,7 @@ class DynamoDBStore(ThreadedStore):
 
     def _pop(self, key: SessionKey) -> JSONObject | None:
         with self._lock_for(key):
-            meta, cached = self._writer_meta(key)
+            meta, cached = self._writer_state(key, self._get_meta)
             for attempt in range(MAX_RACES):
                 if meta is None or meta.next_seq <= 1:
                     if cached:
@@ -995,34 +944,14 @@ def create_table(
     Credentials come from the usual AWS chain; pass ``client`` (a boto3
     DynamoDB client) to use one you already have instead.
     """
-    if client is not None:
-        return _create_table(client, table, exist_ok=exist_ok)
-    runner = ClientRunner(
-        "dynamodb", AwsOptions(region=region, endpoint_url=endpoint_url, profile=profile)
-    )
-    try:
-        return _create_table(runner.client, table, exist_ok=exist_ok)
-    finally:
-        runner.client.close()
-
-
-_DYNAMODB_OPTIONS = frozenset(
-    {
-        "region",
-        "endpoint_url",
-        "profile",
-        "create",
-        "max_attempts",
-        "connect_timeout",
-        "read_timeout",
-        "max_pool_connections",
-        "ttl",
-    }
-)
+    with one_off_client(
+        "dynamodb", client, region=region, endpoint_url=endpoint_url, profile=profile
+    ) as dynamodb:
+        return _create_table(dynamodb, table, exist_ok=exist_ok)
 
 
 def open_dynamodb_store(url: str, **options: Any) -> DynamoDBStore:
     """Factory for ``dynamodb://TABLE?region=..&endpoint_url=..&create=true&ttl=SECONDS``."""
     parts = urlsplit(url)
     table = (parts.netloc + parts.path).strip("/")
-    return DynamoDBStore(table, parse_options(parts.query, options, allowed=_DYNAMODB_OPTIONS))
+    return DynamoDBStore(table, parse_options(parts.query, options))

@@ -36,7 +36,6 @@ writes loses those changes. Listing reads the index in key order (oldest
 from __future__ import annotations
 
 import contextlib
-import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -67,12 +66,13 @@ from omnisession.model import (
 from omnisession.store import Capability
 
 from ._common import (
+    OPTION_NAMES,
     AwsOptions,
-    ClientRunner,
     backoff,
     botocore_errors,
     component,
     error_code,
+    one_off_client,
     parse_options,
 )
 from ._front import ThreadedStore
@@ -85,7 +85,6 @@ TAIL_EVENTS = 32
 TAIL_BYTES = 64 * 1024
 #: Optimistic retries before giving up with BackendUnavailable.
 MAX_RACES = 200
-_CACHE_SIZE = 10_000
 _FORMAT = 1
 
 _RACE_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "404"}
@@ -125,7 +124,7 @@ class _Race(Exception):
     """A referenced object changed or vanished under a read; re-read the head."""
 
 
-class S3Store(ThreadedStore):
+class S3Store(ThreadedStore["_Head"]):
     """A :class:`~omnisession.SessionStore` on S3 conditional writes (see module docs)."""
 
     capabilities = frozenset(
@@ -137,45 +136,21 @@ class S3Store(ThreadedStore):
         }
     )
 
+    _client_name = "s3"
+    _service = "S3"
+    _resource_kind = "bucket"
+    _missing_code = "NoSuchBucket"
+    _create_hint = "omnisession_aws.create_bucket() / `omnisession-aws create-bucket URL`"
+
     def __init__(self, bucket: str, prefix: str, options: AwsOptions) -> None:
         if not bucket:
             raise ValueError("s3:// needs a bucket: s3://BUCKET/PREFIX?region=...")
+        super().__init__(bucket, options)
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        self.options = options
-        self._runner = ClientRunner("s3", options)
-        self._ready = not options.create
-        self._stripes = [threading.Lock() for _ in range(64)]
-        self._cache: dict[SessionKey, _Head] = {}
-        self._cache_lock = threading.Lock()
 
-    def _guard(self, function: Any, *args: Any) -> Any:
-        BotoCoreError, ClientError = botocore_errors()
-
-        try:
-            return function(*args)
-        except ClientError as exc:
-            code = error_code(exc)
-            if code == "NoSuchBucket":
-                raise BackendUnavailable(
-                    f"S3 bucket {self.bucket!r} does not exist: create it with "
-                    "omnisession_aws.create_bucket() / `omnisession-aws create-bucket URL`, "
-                    "or open the store with ?create=true"
-                ) from exc
-            raise BackendUnavailable(f"S3 call failed ({code}): {exc}") from exc
-        except BotoCoreError as exc:
-            raise BackendUnavailable(f"S3 is unreachable: {exc}") from exc
-
-    def _ensure_ready(self) -> None:
-        if self._ready:
-            return
-        BotoCoreError, ClientError = botocore_errors()
-
-        try:
-            _create_bucket(self._runner.client, self.bucket)
-        except (BotoCoreError, ClientError) as exc:
-            raise BackendUnavailable(f"cannot create S3 bucket {self.bucket!r}: {exc}") from exc
-        self._ready = True
+    def _create_resource(self) -> None:
+        _create_bucket(self._runner.client, self.bucket)
 
     # -- keys ------------------------------------------------------------------
 
@@ -280,25 +255,6 @@ class S3Store(ThreadedStore):
             backoff(attempt)
         raise BackendUnavailable(f"{object_key}: gave up after {MAX_RACES} write conflicts")
 
-    def _lock_for(self, key: SessionKey) -> threading.Lock:
-        return self._stripes[hash(key) % len(self._stripes)]
-
-    def _remember(self, key: SessionKey, head: _Head | None) -> None:
-        with self._cache_lock:
-            if head is None:
-                self._cache.pop(key, None)
-                return
-            if len(self._cache) >= _CACHE_SIZE:
-                self._cache.clear()
-            self._cache[key] = head
-
-    def _writer_head(self, key: SessionKey) -> tuple[_Head | None, bool]:
-        with self._cache_lock:
-            cached = self._cache.get(key)
-        if cached is not None:
-            return cached, True
-        return self._read_head(key), False
-
     # -- events ------------------------------------------------------------------
 
     def _segment(self, key: SessionKey, name: str) -> list[list[Any]]:
@@ -391,6 +347,23 @@ class S3Store(ThreadedStore):
             self._delete_quietly([old.data.get("idx", "")])
         return _Head(etag, data)
 
+    def _shrink_head(
+        self, key: SessionKey, head: _Head, data: dict[str, Any], garbage: list[str]
+    ) -> bool:
+        """Commit ``data``, ``head`` with events taken out, as the next revision, then
+        delete ``garbage`` (the segments it no longer names); ``False`` if another
+        writer won (nothing changed)."""
+        data["rev"] += 1
+        data["uat"] = max(data["uat"], now())
+        written = _Written()
+        committed = self._write_head(key, head, data, written)
+        if committed is None:
+            self._delete_quietly(written.keys)
+            return False
+        self._remember(key, committed)
+        self._delete_quietly(garbage)
+        return True
+
     def _commit(
         self,
         key: SessionKey,
@@ -403,7 +376,7 @@ class S3Store(ThreadedStore):
     ) -> tuple[int, int, float]:
         """Append ``texts`` and apply ``delta``; ``(first seq, revision, timestamp)``."""
         with self._lock_for(key):
-            head, cached = self._writer_head(key)
+            head, cached = self._writer_state(key, self._read_head)
             for attempt in range(MAX_RACES):
                 if head is None and not create:
                     if cached:
@@ -464,7 +437,7 @@ class S3Store(ThreadedStore):
 
     def _pop(self, key: SessionKey) -> JSONObject | None:
         with self._lock_for(key):
-            head, cached = self._writer_head(key)
+            head, cached = self._writer_state(key, self._read_head)
             for attempt in range(MAX_RACES):
                 if head is None or not (head.tail or head.segs):
                     if cached:
@@ -486,16 +459,9 @@ class S3Store(ThreadedStore):
                     continue
                 text = tail.pop()[2]
                 data["tail"] = tail
-                data["rev"] += 1
-                data["uat"] = max(data["uat"], now())
-                written = _Written()
-                committed = self._write_head(key, head, data, written)
-                if committed is not None:
-                    self._remember(key, committed)
-                    self._delete_quietly(dropped)
+                if self._shrink_head(key, head, data, dropped):
                     result: JSONObject = codec.loads(text)
                     return result
-                self._delete_quietly(written.keys)
                 head, cached = self._read_head(key), False
                 backoff(attempt)
             self._remember(key, None)
@@ -532,15 +498,8 @@ class S3Store(ThreadedStore):
                 else:
                     data = dict(head.data)
                     data["segs"], data["tail"] = [], []
-                    data["rev"] += 1
-                    data["uat"] = max(data["uat"], now())
-                    written = _Written()
-                    committed = self._write_head(key, head, data, written)
-                    if committed is not None:
-                        self._remember(key, committed)
-                        self._delete_quietly(garbage)
+                    if self._shrink_head(key, head, data, garbage):
                         return
-                    self._delete_quietly(written.keys)
                 head = self._read_head(key)
                 backoff(attempt)
             self._remember(key, None)
@@ -660,29 +619,14 @@ def create_bucket(
     Credentials come from the usual AWS chain; pass ``client`` (a boto3 S3
     client) to use one you already have instead.
     """
-    if client is not None:
-        return _create_bucket(client, bucket)
-    runner = ClientRunner(
-        "s3", AwsOptions(region=region, endpoint_url=endpoint_url, profile=profile)
-    )
-    try:
-        return _create_bucket(runner.client, bucket)
-    finally:
-        runner.client.close()
+    with one_off_client(
+        "s3", client, region=region, endpoint_url=endpoint_url, profile=profile
+    ) as s3:
+        return _create_bucket(s3, bucket)
 
 
-_S3_OPTIONS = frozenset(
-    {
-        "region",
-        "endpoint_url",
-        "profile",
-        "create",
-        "max_attempts",
-        "connect_timeout",
-        "read_timeout",
-        "max_pool_connections",
-    }
-)
+#: Every option but ttl: S3 objects have no TTL.
+_S3_OPTIONS = OPTION_NAMES - {"ttl"}
 
 
 def open_s3_store(url: str, **options: Any) -> S3Store:
