@@ -523,9 +523,9 @@ def test_pop_without_delete_returning_stays_atomic() -> None:
                 await stores[0].add_items(key(), [{"p": i} for i in range(40)])
                 for store in stores:
                     await store.get_app_state("warm-up")  # connects, builds statements
-                    sql = store._sql
+                    sql = store._db.sql
                     assert sql is not None and sql.f.delete_returning
-                    store._sql = Statements(
+                    store._db._sql = Statements(
                         store._tables,
                         sql.dialect,
                         Features("mysql", returning=False, delete_returning=False),
@@ -547,7 +547,7 @@ def literal(text: str) -> str:
 
 
 def _newest_events_sql(store: SQLStore) -> list[str]:
-    sql = store._sql
+    sql = store._db.sql
     assert sql is not None
     return [sql.get_items(True).text, sql.get_session(True, True, False).text]
 

@@ -1,58 +1,23 @@
 """``SQLStore``: the omnisession contract on SQLite, PostgreSQL and MySQL/MariaDB.
 
-Transactions
-    Every contract write is one transaction. SQLite writes start with
-    ``BEGIN IMMEDIATE`` (the database write lock is taken up front, so two
-    processes never deadlock upgrading a read lock) and run in WAL mode with a
-    busy timeout; PostgreSQL and MySQL lock the session row (``FOR UPDATE`` or
-    the upsert itself) before touching its events, so concurrent appends, pops
-    and first writes serialise per session and never per database. On
-    PostgreSQL ``append_event``, ``update_state`` and ``add_items`` are each ONE
-    statement (a conditional ``UPDATE`` or an upsert feeding data-modifying
-    ``WITH`` clauses), sent without ``BEGIN``/``COMMIT``.
-
-Event loops and threads
-    SQLAlchemy's async engines bind pooled connections to the event loop that
-    opened them, and ``Runner.run_sync`` drives sessions from a fresh loop in a
-    worker thread. The store therefore keeps one engine per running event loop,
-    created on first use in that loop and disposed by :meth:`SQLStore.aclose`
-    (engines of loops that have since closed are dropped without I/O). An
-    in-memory SQLite database exists only on its one connection, so it is
-    shared by every loop behind a lock that works across threads.
-
-Failures
-    A lost connection, a refused connect or a timeout raises
-    ``BackendUnavailable`` with the driver's error chained. A failure before
-    ``COMMIT`` was sent is retried once on a fresh connection (nothing can have
-    been committed), as is a deadlock the engine rolled back; a failure during
-    ``COMMIT`` is never retried, since the write may have committed.
+Each contract operation is written here once, as a function of an
+:class:`~omnisession_sqlalchemy.executor.Executor`, with the statements of
+:mod:`omnisession_sqlalchemy.sql`; :mod:`omnisession_sqlalchemy.transactions`
+runs it as one transaction on a connection of the running event loop's engine
+(:mod:`omnisession_sqlalchemy.engines`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import hashlib
 import json
-import sqlite3
-import threading
-import zlib
 from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Coroutine,
     Mapping,
     Sequence,
 )
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-import sqlalchemy as sa
 from omnisession.backend import (
     ValidatingStore,
     decode_cursor,
@@ -63,9 +28,6 @@ from omnisession.backend import (
 )
 from omnisession.errors import (
     AlreadyExists,
-    BackendUnavailable,
-    IncompatibleSchema,
-    OmnisessionError,
     SessionNotFound,
     StaleSession,
 )
@@ -81,40 +43,21 @@ from omnisession.model import (
     now,
 )
 from omnisession.store import Capability
-from sqlalchemy import event as sa_event
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .executor import (
-    Executor,
-    MySQLExecutor,
-    PGExecutor,
-    SAExecutor,
-    SQLiteExecutor,
-    ThreadSQLiteExecutor,
-    run_to_end,
-)
-from .leases import Lease, Leases
-from .schema import SCHEMA_VERSION, Tables, make_tables
-from .sql import Features, Statements
+from .engines import LoopEngines
+from .executor import Executor
+from .schema import Tables, make_tables
+from .transactions import Database
 from .urls import EngineSpec, engine_url
 
 __all__ = ["SQLStore", "open_sql_store"]
 
 T = TypeVar("T")
 
-_RETRIES_AFTER_DISCONNECT = 1
-_RETRIES_AFTER_DEADLOCK = 8
 _CAS_ROUNDS = 16
-_DEADLOCK_SQLSTATES = {"40P01", "40001"}
-_MYSQL_DEADLOCK_CODES = {1213}
 _SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
-
-try:
-    _VERSION = version("omnisession-sqlalchemy")
-except PackageNotFoundError:  # running from a source tree
-    _VERSION = "0+unknown"
 
 
 @functools.lru_cache(maxsize=4096)  # the same few keys are hashed on every call
@@ -153,100 +96,6 @@ def _scope_rows(scope_hash: str, values: Mapping[str, Any]) -> list[dict[str, st
     # A fixed lock order, so two writers of the same keys cannot deadlock.
     rows.sort(key=lambda row: row["nh"])
     return rows
-
-
-class _CrossLoopLock:
-    """A mutex usable from any event loop and thread, without blocking a loop.
-
-    Tasks of one loop queue on that loop's ``asyncio.Lock``; only the one at
-    the head waits for the process-wide ``threading.Lock``, in an executor
-    thread when another loop holds it.
-    """
-
-    def __init__(self) -> None:
-        self._thread_lock = threading.Lock()
-        self._guard = threading.Lock()
-        self._loop_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
-
-    def _loop_lock(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        with self._guard:
-            lock = self._loop_locks.get(loop)
-            if lock is None:
-                for other in [other for other in self._loop_locks if other.is_closed()]:
-                    del self._loop_locks[other]
-                lock = self._loop_locks[loop] = asyncio.Lock()
-            return lock
-
-    @asynccontextmanager
-    async def hold(self) -> AsyncIterator[None]:
-        async with self._loop_lock():
-            if not self._thread_lock.acquire(blocking=False):
-                waiter = asyncio.get_running_loop().run_in_executor(None, self._thread_lock.acquire)
-                try:
-                    await asyncio.shield(waiter)
-                except asyncio.CancelledError:
-                    waiter.add_done_callback(lambda _: self._thread_lock.release())
-                    raise
-            try:
-                yield
-            finally:
-                self._thread_lock.release()
-
-
-@dataclass
-class _LoopEngine:
-    """The engine one event loop uses, its leased connections, and whether the
-    store disposes it."""
-
-    engine: AsyncEngine
-    owned: bool
-    leases: Leases
-    reader_leases: Leases  # the same pool, in autocommit where one needs no BEGIN
-    write_lock: asyncio.Lock | None = None
-    shared_lock: _CrossLoopLock | None = None
-    finaliser: AsyncGenerator[None, None] | None = None
-
-    async def reset(self) -> None:
-        """Drop every pooled and leased connection (after a disconnect)."""
-        await self.leases.drop()
-        await self.reader_leases.drop()
-        await self.engine.dispose()
-
-    def abandon(self) -> None:
-        """Let go of everything without I/O: the loop that owns it is gone."""
-        self.leases.abandon()
-        self.reader_leases.abandon()
-        if self.owned:
-            self.engine.sync_engine.dispose(close=False)
-
-    async def close(self) -> None:
-        await self.leases.drop()
-        await self.reader_leases.drop()
-        if self.owned:
-            await self.engine.dispose()
-
-
-async def _dispose_when_loop_ends(loop_engine: _LoopEngine) -> AsyncGenerator[None, None]:
-    """Suspended for the life of an event loop; closes ``loop_engine`` in that loop.
-
-    ``asyncio.run`` (and ``asyncio.Runner.close``) close every async generator
-    first iterated in their loop before closing it, so the connections of a
-    ``Runner.run_sync`` worker loop are closed properly there, not left to the
-    garbage collector after the loop is gone.
-    """
-    try:
-        yield
-    finally:
-        await loop_engine.close()
-
-
-def _start_finaliser(loop_engine: _LoopEngine) -> AsyncGenerator[None, None]:
-    finaliser = _dispose_when_loop_ends(loop_engine)
-    step = finaliser.__anext__()  # registers it with the running loop's asyncgen hooks
-    with contextlib.suppress(StopIteration):
-        step.send(None)  # runs up to the bare ``yield``, without awaiting
-    return finaliser
 
 
 class SQLStore(ValidatingStore):
@@ -290,520 +139,20 @@ class SQLStore(ValidatingStore):
             raise ValueError(
                 f"synchronous must be one of {sorted(_SYNCHRONOUS)}, got {synchronous!r}"
             )
-        self._synchronous = synchronous
         self._tables: Tables = make_tables(
             str(opts.get("table_prefix", "omnisession_")), opts.get("schema")
         )
         self._family = self._spec.family
-        self._lock = threading.Lock()
-        self._engines: dict[asyncio.AbstractEventLoop, _LoopEngine] = {}
-        self._shared: _LoopEngine | None = None  # in-memory SQLite: one engine, every loop
-        self._given_used = False
-        self._closed = False
-        # asyncpg and asyncmy: statements skip SQLAlchemy's statement layer
-        # (see executor.py); their errors are then caught as they are
-        self._driver = self._spec.url.get_driver_name()
-        self._db_errors: tuple[type[BaseException], ...] = (
-            sa.exc.SQLAlchemyError,
-            sqlite3.Error,
-            OSError,
-            TimeoutError,
-        )
-        self._integrity_errors: tuple[type[BaseException], ...] = (
-            sa.exc.IntegrityError,
-            sqlite3.IntegrityError,
-        )
-        if self._driver == "asyncpg":
-            import asyncpg  # type: ignore[import-untyped,unused-ignore]
-
-            self._db_errors += (
-                asyncpg.PostgresError,
-                asyncpg.InterfaceError,
-                asyncpg.InternalClientError,
-            )
-            self._integrity_errors += (asyncpg.IntegrityConstraintViolationError,)
-        elif self._driver == "asyncmy":
-            import asyncmy.errors  # type: ignore[import-untyped,unused-ignore]
-
-            self._db_errors += (asyncmy.errors.MySQLError,)
-            self._integrity_errors += (asyncmy.errors.IntegrityError,)
-        self._dialect: sa.Dialect | None = None  # of the first engine: disconnect codes
-        self._ready = False
-        self._sql: Statements | None = None
+        self._engines = LoopEngines(self._spec, self._given, synchronous, repr(self))
+        self._db = Database(self._spec, self._tables, self._engines)
+        self._run = self._db.run
 
     def __repr__(self) -> str:
         return f"SQLStore({self._spec.url.render_as_string(hide_password=True)!r})"
 
-    # -- engines per event loop -------------------------------------------------
-
-    def _create_engine(self) -> AsyncEngine:
-        opts = self._spec.options
-        kwargs: dict[str, Any] = {"echo": bool(opts.get("echo", False))}
-        connect_timeout = float(opts.get("connect_timeout", 10.0))
-        driver = self._spec.url.get_driver_name()
-        application_name = str(opts.get("application_name", "omnisession"))
-        if self._family == "sqlite":
-            kwargs["isolation_level"] = "AUTOCOMMIT"  # the store sends BEGIN/COMMIT itself
-            # ...and always ends what it began (ROLLBACK on any error), so a
-            # connection needs no rollback when it goes back to the pool
-            kwargs["pool_reset_on_return"] = None
-            kwargs["connect_args"] = {"timeout": float(opts.get("busy_timeout", 30.0))}
-            if self._spec.in_memory:
-                kwargs["poolclass"] = StaticPool
-        elif driver == "asyncpg":
-            kwargs["connect_args"] = {
-                "timeout": connect_timeout,
-                "server_settings": {"application_name": application_name},
-            }
-        elif driver.startswith("psycopg"):
-            kwargs["connect_args"] = {
-                "connect_timeout": max(1, round(connect_timeout)),
-                "application_name": application_name,
-            }
-        else:  # asyncmy, aiomysql
-            kwargs["connect_args"] = {"connect_timeout": max(1, round(connect_timeout))}
-            kwargs["pool_recycle"] = 3600
-            # The store ends every transaction it begins (COMMIT, or ROLLBACK
-            # on any error), so the pool's own reset would only add a
-            # ROLLBACK round trip to every operation.
-            kwargs["pool_reset_on_return"] = None
-            if driver == "asyncmy":  # reads need no BEGIN; writes send BEGIN themselves
-                kwargs["isolation_level"] = "AUTOCOMMIT"
-        if not self._spec.in_memory:
-            for name in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle"):
-                if name in opts:
-                    kwargs[name] = opts[name]
-            kwargs["pool_pre_ping"] = bool(opts.get("pool_pre_ping", False))
-        engine = create_async_engine(self._spec.url, **kwargs)
-        if self._family == "sqlite":
-            self._configure_sqlite(engine)
-        return engine
-
-    def _configure_sqlite(self, engine: AsyncEngine) -> None:
-        busy_ms = int(float(self._spec.options.get("busy_timeout", 30.0)) * 1000)
-        in_memory = self._spec.in_memory
-        synchronous = self._synchronous
-
-        def on_connect(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
-            if not in_memory:
-                cursor.execute("PRAGMA journal_mode = WAL")
-                cursor.execute(f"PRAGMA synchronous = {synchronous}")
-            cursor.close()
-
-        sa_event.listen(engine.sync_engine, "connect", on_connect)
-
-    def _reader_of(self, engine: AsyncEngine, owned: bool) -> AsyncEngine:
-        if self._family == "sqlite" or (owned and self._driver == "asyncmy"):
-            return engine  # already in autocommit: the store sends BEGIN itself
-        if self._family == "postgresql" or self._driver == "asyncmy":
-            # A single-statement read needs no BEGIN/ROLLBACK round trips.
-            return engine.execution_options(isolation_level="AUTOCOMMIT")
-        return engine
-
-    def _leases_of(
-        self, engine: AsyncEngine, owned: bool, in_memory: bool
-    ) -> tuple[Leases, Leases]:
-        """Leases of ``engine`` and of its autocommit variant (one object if the same)."""
-        # an in-memory database is one connection, shared by every loop: never held
-        keep = 0 if in_memory else int(self._spec.options.get("pool_size", 5))
-        recycle = float(getattr(engine.sync_engine.pool, "_recycle", -1))
-        options: dict[str, Any] = {
-            "keep": keep,
-            "recycle": recycle if recycle >= 0 else None,
-            "cancel_breaks": self._family != "sqlite",
-        }
-        leases = Leases(engine, **options)
-        reader = self._reader_of(engine, owned)
-        return leases, leases if reader is engine else Leases(reader, **options)
-
-    def _loop_engine(self) -> _LoopEngine:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            if self._closed:
-                raise BackendUnavailable(f"{self!r} was closed; open a new store")
-            if self._shared is not None:
-                return self._shared
-            current = self._engines.get(loop)
-            if current is not None:
-                return current
-            for other in [other for other in self._engines if other.is_closed()]:
-                self._engines.pop(other).abandon()
-            if self._given is not None and not self._given_used:
-                self._given_used = True
-                engine, owned = self._given, False
-            else:
-                engine, owned = self._create_engine(), True
-            in_memory = self._family == "sqlite" and (
-                self._spec.in_memory or engine.url.database in (None, "", ":memory:")
-            )
-            if self._dialect is None:
-                self._dialect = engine.dialect
-            current = _LoopEngine(engine, owned, *self._leases_of(engine, owned, in_memory))
-            if not in_memory:  # in-memory data lives as long as the store
-                current.finaliser = _start_finaliser(current)
-            if in_memory:
-                current.shared_lock = _CrossLoopLock()
-                self._shared = current
-            elif self._family == "sqlite":
-                current.write_lock = asyncio.Lock()
-            self._engines[loop] = current
-            return current
-
     async def aclose(self) -> None:
         """Dispose every engine the store created; the store is unusable afterwards."""
-        with self._lock:
-            self._closed = True
-            engines = list(self._engines.items())
-            self._engines.clear()
-            self._shared = None
-        running = asyncio.get_running_loop()
-        for loop, loop_engine in engines:
-            if loop is running or self._spec.in_memory:
-                await loop_engine.close()
-            else:  # another loop's connections cannot be closed from here
-                loop_engine.abandon()
-
-    # -- running a transaction --------------------------------------------------
-
-    def _unavailable(self, exc: BaseException) -> BackendUnavailable:
-        cause = getattr(exc, "orig", None) or exc
-        where = self._spec.url.render_as_string(hide_password=True)
-        hint = (
-            "check that it is running and reachable, then retry"
-            if self._is_disconnect(exc) or isinstance(exc, sa.exc.OperationalError)
-            else "check the URL, the database user's privileges and the server's log"
-        )
-        return BackendUnavailable(
-            f"the {self._family} database at {where} failed: {type(cause).__name__}: {cause}; "
-            f"{hint}"
-        )
-
-    def _is_disconnect(self, exc: BaseException) -> bool:
-        if isinstance(exc, sa.exc.DBAPIError):
-            return bool(exc.connection_invalidated)
-        if isinstance(exc, OSError | TimeoutError):
-            return True
-        if self._driver == "asyncmy":
-            return self._dialect is not None and self._dialect.is_disconnect(exc, None, None)  # type: ignore[arg-type]
-        if self._driver == "asyncpg":
-            import asyncpg  # type: ignore[import-untyped,unused-ignore]
-
-            broken = (  # the connection is gone or its protocol state is unusable
-                asyncpg.InterfaceError,
-                asyncpg.InternalClientError,
-                asyncpg.PostgresConnectionError,
-            )
-            if isinstance(exc, broken):
-                return True
-            # 57P01 admin shutdown (pg_terminate_backend), 57P02, 57P03 ...
-            return str(getattr(exc, "sqlstate", "") or "").startswith("57P")
-        return False
-
-    def _is_deadlock(self, exc: BaseException) -> bool:
-        orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
-        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-        if code in _DEADLOCK_SQLSTATES:
-            return True
-        args = getattr(orig, "args", ())
-        return bool(self._family == "mysql" and args and args[0] in _MYSQL_DEADLOCK_CODES)
-
-    async def _run(
-        self,
-        op: Callable[[Executor], Awaitable[T]],
-        *,
-        write: bool = True,
-        single: bool = False,
-    ) -> T:
-        """Run ``op`` in one transaction, after making sure the schema is there.
-
-        ``single``: ``op`` is one statement, atomic on its own; PostgreSQL runs
-        it without ``BEGIN``/``COMMIT`` round trips.
-        """
-        if not self._ready:
-            await self._prepare()
-        return await self._transaction(op, write=write, single=single)
-
-    async def _transaction(
-        self,
-        op: Callable[[Executor], Awaitable[T]] | None = None,
-        *,
-        write: bool,
-        schema_op: Callable[[AsyncConnection], Awaitable[T]] | None = None,
-        single: bool = False,
-    ) -> T:
-        """One transaction on a leased connection, retried only when nothing committed.
-
-        ``op`` gets an :class:`Executor`; ``schema_op`` (DDL) the SQLAlchemy
-        connection itself. A disconnect before ``COMMIT`` was sent is retried
-        once on a fresh connection, a deadlock the engine rolled back a few
-        times; anything else, and any failure during ``COMMIT``, raises.
-        """
-        disconnects = deadlocks = 0
-        while True:
-            loop_engine = self._loop_engine()
-            committing = False
-            try:
-                async with self._serialised(loop_engine, write):
-                    autocommit = self._autocommit(write, single)
-                    leases = loop_engine.reader_leases if autocommit else loop_engine.leases
-                    async with leases.lease() as lease:
-                        conn = lease.conn
-                        if self._family == "sqlite":
-                            return await self._sqlite_transaction(lease, op, schema_op, write)
-                        if schema_op is not None:
-                            result = await schema_op(conn)
-                        elif self._driver == "asyncmy":
-                            assert op is not None
-                            return await self._asyncmy_op(lease, op, write)
-                        elif autocommit and self._driver == "asyncpg":
-                            if write:  # it commits by itself: once sent, no retry
-                                committing = True
-                            result = await self._asyncpg_op(lease, op)
-                        else:
-                            assert op is not None
-                            result = await op(SAExecutor(conn, self._statements(conn)))
-                        committing = True
-                        if not autocommit:
-                            await conn.commit()
-                        return result
-            except OmnisessionError:
-                raise
-            except self._db_errors as exc:
-                if getattr(exc, "_omnisession_committing", False):
-                    committing = True
-                disconnected = self._is_disconnect(exc)
-                if disconnected:
-                    # what SQLAlchemy does when it sees a disconnect itself: drop
-                    # the pooled connections too, likely dead as well
-                    await loop_engine.reset()
-                if (
-                    (not committing or single)  # a deadlocked statement was rolled back
-                    and self._is_deadlock(exc)
-                    and deadlocks < _RETRIES_AFTER_DEADLOCK
-                ):
-                    deadlocks += 1
-                    continue
-                if not committing and disconnected and disconnects < _RETRIES_AFTER_DISCONNECT:
-                    disconnects += 1
-                    continue
-                raise self._unavailable(exc) from exc
-
-    def _autocommit(self, write: bool, single: bool) -> bool:
-        """Whether the operation runs on a connection in autocommit mode."""
-        if self._driver == "asyncmy":
-            return True  # reads are one round trip; writes send BEGIN themselves
-        if self._family == "postgresql":
-            return not write or single
-        return not write
-
-    async def _asyncpg_op(self, lease: Lease, op: Callable[[Executor], Awaitable[T]] | None) -> T:
-        """One statement outside a transaction, straight on the asyncpg connection."""
-        assert op is not None
-        try:
-            return await op(PGExecutor(await lease.driver(), self._statements(lease.conn)))
-        except self._db_errors as exc:
-            if self._is_disconnect(exc):
-                Leases.mark_broken(exc)
-            raise
-
-    async def _asyncmy_op(
-        self, lease: Lease, op: Callable[[Executor], Awaitable[T]], write: bool
-    ) -> T:
-        """``op`` straight on the asyncmy connection (autocommit): a read is its
-        statements alone, a write is ``BEGIN`` (sent with its first statement),
-        its statements, then ``COMMIT``."""
-        raw: Any = await lease.driver()
-        executor = MySQLExecutor(raw, self._statements(lease.conn), begin_pending=write)
-        try:
-            result = await op(executor)
-        except Exception as exc:
-            if isinstance(exc, self._db_errors) and self._is_disconnect(exc):
-                Leases.mark_broken(exc)
-            elif write and not executor.begin_pending:
-                try:
-                    await raw.rollback()
-                except self._db_errors:
-                    Leases.mark_broken(exc)
-            raise
-        if not write or executor.begin_pending:  # nothing written: nothing to commit
-            return result
-        try:
-            await raw.commit()
-        except self._db_errors as exc:
-            exc._omnisession_committing = True  # type: ignore[attr-defined]
-            Leases.mark_broken(exc)  # its state is unknown: another connection next time
-            raise
-        return result
-
-    async def _sqlite_transaction(
-        self,
-        lease: Lease,
-        op: Callable[[Executor], Awaitable[T]] | None,
-        schema_op: Callable[[AsyncConnection], Awaitable[T]] | None,
-        write: bool,
-    ) -> T:
-        conn = lease.conn
-        sql = self._statements(conn)
-        aioconn: Any = await lease.driver()
-        in_thread = getattr(aioconn, "_execute", None)
-        if op is not None and in_thread is not None:
-            # The whole transaction in one call to aiosqlite's worker thread. It
-            # runs to its end there even if the caller is cancelled meanwhile,
-            # so no transaction is ever left open on a pooled connection.
-            return cast(T, await in_thread(self._sqlite_in_thread, aioconn, op, sql, write))
-
-        async def body() -> T:
-            if schema_op is not None:
-                return await schema_op(conn)
-            assert op is not None
-            return await op(SQLiteExecutor(aioconn, sql))
-
-        if not write:  # reads are single statements or need no snapshot: no BEGIN/COMMIT
-            return await body()
-        try:
-            await aioconn.execute("BEGIN IMMEDIATE")
-            result = await body()
-        except BaseException:
-            # Also on cancellation: the connection goes back to the pool, with
-            # no reset, so the transaction must end here. aiosqlite runs calls
-            # in order, so this ROLLBACK follows a BEGIN still in flight.
-            try:
-                await asyncio.shield(aioconn.execute("ROLLBACK"))
-            except sqlite3.OperationalError as exc:
-                if "no transaction is active" not in str(exc):
-                    await conn.invalidate()
-            raise
-        try:
-            await aioconn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            exc._omnisession_committing = True  # type: ignore[attr-defined]
-            raise
-        return result
-
-    @staticmethod
-    def _sqlite_in_thread(
-        aioconn: Any, op: Callable[[Executor], Coroutine[Any, Any, T]], sql: Statements, write: bool
-    ) -> T:
-        db = aioconn._conn  # the sqlite3 connection; this is its own thread
-        if not write:
-            return run_to_end(op(ThreadSQLiteExecutor(db, sql)))
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            result = run_to_end(op(ThreadSQLiteExecutor(db, sql)))
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        try:
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            exc._omnisession_committing = True  # type: ignore[attr-defined]
-            raise
-        return result
-
-    @asynccontextmanager
-    async def _serialised(self, loop_engine: _LoopEngine, write: bool) -> AsyncIterator[None]:
-        if loop_engine.shared_lock is not None:
-            async with loop_engine.shared_lock.hold():
-                yield
-        elif write and loop_engine.write_lock is not None:
-            # One SQLite writer per loop at a time: the others wait here, not
-            # in SQLite's sleeping busy handler.
-            async with loop_engine.write_lock:
-                yield
-        else:
-            yield
-
-    # -- schema ---------------------------------------------------------------
-
-    async def _prepare(self) -> None:
-        """Create the tables if missing and check the schema version."""
-        found = await self._transaction(schema_op=self._read_version, write=False)
-        if found is None:
-            await self._transaction(schema_op=self._create_schema, write=True)
-            found = await self._transaction(schema_op=self._read_version, write=False)
-        if found is None:  # pragma: no cover - created just above
-            raise IncompatibleSchema("the omnisession schema version row is missing")
-        if found > SCHEMA_VERSION:
-            where = self._spec.url.render_as_string(hide_password=True)
-            raise IncompatibleSchema(
-                f"the database at {where} holds omnisession schema version {found}, "
-                f"newer than version {SCHEMA_VERSION} that omnisession-sqlalchemy {_VERSION} "
-                "understands; upgrade omnisession-sqlalchemy (pip install -U "
-                "omnisession-sqlalchemy) in every process that uses this database"
-            )
-        self._ready = True
-
-    def _statements(self, conn: AsyncConnection) -> Statements:
-        if self._sql is None:
-            dialect = conn.dialect
-            mariadb = bool(getattr(dialect, "is_mariadb", False))
-            server = tuple(dialect.server_version_info or ())
-            if self._family == "postgresql":
-                features = Features("postgresql", returning=True, delete_returning=True)
-            elif self._family == "sqlite":
-                if sqlite3.sqlite_version_info < (3, 35):
-                    raise BackendUnavailable(
-                        f"SQLite {sqlite3.sqlite_version} is too old: the store needs 3.35 or "
-                        "newer (RETURNING); use a Python built with a newer SQLite"
-                    )
-                features = Features("sqlite", returning=True, delete_returning=True)
-            else:
-                features = Features(
-                    "mysql",
-                    returning=False,
-                    delete_returning=mariadb and server >= (10, 5),
-                    mariadb=mariadb,
-                )
-            self._sql = Statements(self._tables, dialect, features)
-        return self._sql
-
-    async def _read_version(self, conn: AsyncConnection) -> int | None:
-        sql = self._statements(conn)
-        table = self._tables.version
-
-        def exists(sync_conn: sa.Connection) -> bool:
-            return sa.inspect(sync_conn).has_table(table.name, schema=table.schema)
-
-        if not await conn.run_sync(exists):
-            return None
-        row = (await conn.execute(sql.read_version)).first()
-        return None if row is None else int(row[0])
-
-    async def _create_schema(self, conn: AsyncConnection) -> None:
-        sql = self._statements(conn)
-        schema = self._tables.metadata.schema
-        lock_name = f"omnisession-schema:{schema or ''}:{self._tables.sessions.name}"
-        mysql_lock = "omni_" + hashlib.sha256(lock_name.encode()).hexdigest()[:40]
-        if self._family == "postgresql":
-            key = zlib.crc32(lock_name.encode()) - 2**31
-            await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
-            exists = sa.text("SELECT 1 FROM pg_namespace WHERE nspname = :s")
-            if schema and (await conn.execute(exists, {"s": schema})).first() is None:
-                # only when missing: CREATE SCHEMA needs a privilege a user of a
-                # schema made for it may not have, even with IF NOT EXISTS
-                quoted = conn.dialect.identifier_preparer.quote_schema(schema)
-                await conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
-        elif self._family == "mysql":
-            got = (
-                await conn.execute(sa.text("SELECT GET_LOCK(:n, 60)"), {"n": mysql_lock})
-            ).scalar()
-            if got != 1:
-                raise BackendUnavailable(
-                    "timed out waiting for another process creating the omnisession tables"
-                )
-        try:
-            await conn.run_sync(self._tables.metadata.create_all)
-            if (await conn.execute(sql.read_version)).first() is None:
-                await conn.execute(
-                    sql.insert_version,
-                    {"v": SCHEMA_VERSION, "by": f"omnisession-sqlalchemy {_VERSION}"},
-                )
-        finally:
-            if self._family == "mysql":
-                await conn.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": mysql_lock})
+        await self._engines.aclose()
 
     # -- helpers ----------------------------------------------------------------
 
@@ -966,7 +315,7 @@ class SQLStore(ValidatingStore):
                         "now": stamp,
                     },
                 )
-            except self._integrity_errors as exc:
+            except self._db.integrity_errors as exc:
                 raise AlreadyExists(key) from exc
             await self._write_scopes(x, ids, delta)
             return stamp, await x.all(x.sql.both_scopes, ids)

@@ -1,0 +1,281 @@
+"""One SQLAlchemy engine per running event loop, and the connections it leases.
+
+SQLAlchemy's async engines bind pooled connections to the event loop that
+opened them, and ``Runner.run_sync`` drives sessions from a fresh loop in a
+worker thread. A store therefore keeps one engine per running event loop,
+created on first use in that loop and disposed when that loop is shut down
+(``asyncio.run`` closes the async generator that waits for it) or by
+:meth:`LoopEngines.aclose`; engines of loops that have since closed are let go
+without I/O. An in-memory SQLite database exists only on its one connection,
+so it is shared by every loop behind a lock that works across threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from omnisession.errors import BackendUnavailable
+from sqlalchemy import event as sa_event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from .leases import Leases
+from .urls import EngineSpec
+
+__all__ = ["CrossLoopLock", "LoopEngine", "LoopEngines"]
+
+
+class CrossLoopLock:
+    """A mutex usable from any event loop and thread, without blocking a loop.
+
+    Tasks of one loop queue on that loop's ``asyncio.Lock``; only the one at
+    the head waits for the process-wide ``threading.Lock``, in an executor
+    thread when another loop holds it.
+    """
+
+    def __init__(self) -> None:
+        self._thread_lock = threading.Lock()
+        self._guard = threading.Lock()
+        self._loop_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+    def _loop_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        with self._guard:
+            lock = self._loop_locks.get(loop)
+            if lock is None:
+                for other in [other for other in self._loop_locks if other.is_closed()]:
+                    del self._loop_locks[other]
+                lock = self._loop_locks[loop] = asyncio.Lock()
+            return lock
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        async with self._loop_lock():
+            if not self._thread_lock.acquire(blocking=False):
+                waiter = asyncio.get_running_loop().run_in_executor(None, self._thread_lock.acquire)
+                try:
+                    await asyncio.shield(waiter)
+                except asyncio.CancelledError:
+                    waiter.add_done_callback(lambda _: self._thread_lock.release())
+                    raise
+            try:
+                yield
+            finally:
+                self._thread_lock.release()
+
+
+@dataclass
+class LoopEngine:
+    """The engine one event loop uses, its leased connections, and whether the
+    store disposes it."""
+
+    engine: AsyncEngine
+    owned: bool
+    leases: Leases
+    reader_leases: Leases  # the same pool, in autocommit where one needs no BEGIN
+    write_lock: asyncio.Lock | None = None
+    shared_lock: CrossLoopLock | None = None
+    finaliser: AsyncGenerator[None, None] | None = None
+
+    async def reset(self) -> None:
+        """Drop every pooled and leased connection (after a disconnect)."""
+        await self.leases.drop()
+        await self.reader_leases.drop()
+        await self.engine.dispose()
+
+    def abandon(self) -> None:
+        """Let go of everything without I/O: the loop that owns it is gone."""
+        self.leases.abandon()
+        self.reader_leases.abandon()
+        if self.owned:
+            self.engine.sync_engine.dispose(close=False)
+
+    async def close(self) -> None:
+        await self.leases.drop()
+        await self.reader_leases.drop()
+        if self.owned:
+            await self.engine.dispose()
+
+
+async def _dispose_when_loop_ends(loop_engine: LoopEngine) -> AsyncGenerator[None, None]:
+    """Suspended for the life of an event loop; closes ``loop_engine`` in that loop.
+
+    ``asyncio.run`` (and ``asyncio.Runner.close``) close every async generator
+    first iterated in their loop before closing it, so the connections of a
+    ``Runner.run_sync`` worker loop are closed properly there, not left to the
+    garbage collector after the loop is gone.
+    """
+    try:
+        yield
+    finally:
+        await loop_engine.close()
+
+
+def _start_finaliser(loop_engine: LoopEngine) -> AsyncGenerator[None, None]:
+    finaliser = _dispose_when_loop_ends(loop_engine)
+    step = finaliser.__anext__()  # registers it with the running loop's asyncgen hooks
+    with contextlib.suppress(StopIteration):
+        step.send(None)  # runs up to the bare ``yield``, without awaiting
+    return finaliser
+
+
+class LoopEngines:
+    """The engines of one store: one per running event loop.
+
+    ``given``, an engine the caller created, serves the first loop that asks
+    and is never disposed here; other loops get engines of their own, made
+    from ``spec``. ``owner`` names the store in errors.
+    """
+
+    def __init__(
+        self, spec: EngineSpec, given: AsyncEngine | None, synchronous: str, owner: str
+    ) -> None:
+        self._spec = spec
+        self._family = spec.family
+        self._driver = spec.url.get_driver_name()
+        self._synchronous = synchronous
+        self.owner = owner
+        self._given = given
+        self._given_used = False
+        self._lock = threading.Lock()
+        self._engines: dict[asyncio.AbstractEventLoop, LoopEngine] = {}
+        self._shared: LoopEngine | None = None  # in-memory SQLite: one engine, every loop
+        self._closed = False
+        self.dialect: sa.Dialect | None = None  # of the first engine
+
+    def _create_engine(self) -> AsyncEngine:
+        opts = self._spec.options
+        kwargs: dict[str, Any] = {"echo": bool(opts.get("echo", False))}
+        connect_timeout = float(opts.get("connect_timeout", 10.0))
+        driver = self._driver
+        application_name = str(opts.get("application_name", "omnisession"))
+        if self._family == "sqlite":
+            kwargs["isolation_level"] = "AUTOCOMMIT"  # the store sends BEGIN/COMMIT itself
+            # ...and always ends what it began (ROLLBACK on any error), so a
+            # connection needs no rollback when it goes back to the pool
+            kwargs["pool_reset_on_return"] = None
+            kwargs["connect_args"] = {"timeout": float(opts.get("busy_timeout", 30.0))}
+            if self._spec.in_memory:
+                kwargs["poolclass"] = StaticPool
+        elif driver == "asyncpg":
+            kwargs["connect_args"] = {
+                "timeout": connect_timeout,
+                "server_settings": {"application_name": application_name},
+            }
+        elif driver.startswith("psycopg"):
+            kwargs["connect_args"] = {
+                "connect_timeout": max(1, round(connect_timeout)),
+                "application_name": application_name,
+            }
+        else:  # asyncmy, aiomysql
+            kwargs["connect_args"] = {"connect_timeout": max(1, round(connect_timeout))}
+            kwargs["pool_recycle"] = 3600
+            # The store ends every transaction it begins (COMMIT, or ROLLBACK
+            # on any error), so the pool's own reset would only add a
+            # ROLLBACK round trip to every operation.
+            kwargs["pool_reset_on_return"] = None
+            if driver == "asyncmy":  # reads need no BEGIN; writes send BEGIN themselves
+                kwargs["isolation_level"] = "AUTOCOMMIT"
+        if not self._spec.in_memory:
+            for name in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle"):
+                if name in opts:
+                    kwargs[name] = opts[name]
+            kwargs["pool_pre_ping"] = bool(opts.get("pool_pre_ping", False))
+        engine = create_async_engine(self._spec.url, **kwargs)
+        if self._family == "sqlite":
+            self._configure_sqlite(engine)
+        return engine
+
+    def _configure_sqlite(self, engine: AsyncEngine) -> None:
+        busy_ms = int(float(self._spec.options.get("busy_timeout", 30.0)) * 1000)
+        in_memory = self._spec.in_memory
+        synchronous = self._synchronous
+
+        def on_connect(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute(f"PRAGMA synchronous = {synchronous}")
+            cursor.close()
+
+        sa_event.listen(engine.sync_engine, "connect", on_connect)
+
+    def _reader_of(self, engine: AsyncEngine, owned: bool) -> AsyncEngine:
+        if self._family == "sqlite" or (owned and self._driver == "asyncmy"):
+            return engine  # already in autocommit: the store sends BEGIN itself
+        if self._family == "postgresql" or self._driver == "asyncmy":
+            # A single-statement read needs no BEGIN/ROLLBACK round trips.
+            return engine.execution_options(isolation_level="AUTOCOMMIT")
+        return engine
+
+    def _leases_of(
+        self, engine: AsyncEngine, owned: bool, in_memory: bool
+    ) -> tuple[Leases, Leases]:
+        """Leases of ``engine`` and of its autocommit variant (one object if the same)."""
+        # an in-memory database is one connection, shared by every loop: never held
+        keep = 0 if in_memory else int(self._spec.options.get("pool_size", 5))
+        recycle = float(getattr(engine.sync_engine.pool, "_recycle", -1))
+        options: dict[str, Any] = {
+            "keep": keep,
+            "recycle": recycle if recycle >= 0 else None,
+            "cancel_breaks": self._family != "sqlite",
+        }
+        leases = Leases(engine, **options)
+        reader = self._reader_of(engine, owned)
+        return leases, leases if reader is engine else Leases(reader, **options)
+
+    def current(self) -> LoopEngine:
+        """The engine of the running event loop, created on first use there."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._closed:
+                raise BackendUnavailable(f"{self.owner} was closed; open a new store")
+            if self._shared is not None:
+                return self._shared
+            current = self._engines.get(loop)
+            if current is not None:
+                return current
+            for other in [other for other in self._engines if other.is_closed()]:
+                self._engines.pop(other).abandon()
+            if self._given is not None and not self._given_used:
+                self._given_used = True
+                engine, owned = self._given, False
+            else:
+                engine, owned = self._create_engine(), True
+            in_memory = self._family == "sqlite" and (
+                self._spec.in_memory or engine.url.database in (None, "", ":memory:")
+            )
+            if self.dialect is None:
+                self.dialect = engine.dialect
+            current = LoopEngine(engine, owned, *self._leases_of(engine, owned, in_memory))
+            if not in_memory:  # in-memory data lives as long as the store
+                current.finaliser = _start_finaliser(current)
+            if in_memory:
+                current.shared_lock = CrossLoopLock()
+                self._shared = current
+            elif self._family == "sqlite":
+                current.write_lock = asyncio.Lock()
+            self._engines[loop] = current
+            return current
+
+    async def aclose(self) -> None:
+        """Dispose every engine created here; no engine is handed out afterwards."""
+        with self._lock:
+            self._closed = True
+            engines = list(self._engines.items())
+            self._engines.clear()
+            self._shared = None
+        running = asyncio.get_running_loop()
+        for loop, loop_engine in engines:
+            if loop is running or self._spec.in_memory:
+                await loop_engine.close()
+            else:  # another loop's connections cannot be closed from here
+                loop_engine.abandon()
