@@ -8,12 +8,14 @@ targets in tests/test_store_conformance.py.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import re
 import subprocess
 import sys
 import textwrap
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
@@ -118,6 +120,44 @@ def test_one_store_serves_every_event_loop_and_thread(target: UrlFactory) -> Non
             assert len({(i["t"], i["i"]) for i in items}) == 31
 
     run(scenario())
+
+
+@pytest.mark.parametrize("target", PERSISTENT)
+def test_connections_of_a_loop_closed_without_shutdown_go_back(target: UrlFactory) -> None:
+    """``Runner.run_sync`` in a worker thread leaves its loop closed without shutting
+    down async generators: the connections that loop kept leased are released
+    (terminated, not left checked out) when the next loop starts using the store."""
+
+    async def scenario() -> None:
+        async with target() as url, open_store(url) as store:
+            assert isinstance(store, SQLStore)
+            k = key()
+            await store.add_items(k, [{"i": 0}])
+
+            def on_abandoned_loop() -> Any:
+                loop = asyncio.new_event_loop()
+                try:
+                    loop.run_until_complete(store.get_items(k))
+                    return loop.run_until_complete(_pool_of(store))
+                finally:
+                    loop.close()  # no shutdown_asyncgens(): what run_sync leaves behind
+
+            pool = await asyncio.to_thread(on_abandoned_loop)
+            assert pool.checkedout() >= 1  # kept leased for that loop's next call
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                # the next run_sync: a new loop in a worker thread
+                assert await asyncio.to_thread(asyncio.run, store.get_items(k)) == [{"i": 0}]
+                gc.collect()
+            assert pool.checkedout() == 0
+            # released by the store, not by the garbage collector's complaint
+            assert not [w for w in caught if issubclass(w.category, sa.exc.SAWarning)]
+
+    run(scenario())
+
+
+async def _pool_of(store: SQLStore) -> Any:
+    return store._engines.current().engine.sync_engine.pool
 
 
 @pytest.mark.parametrize("target", PERSISTENT)
