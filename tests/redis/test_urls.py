@@ -11,7 +11,7 @@ from omnisession import Capability, SessionKey, open_store
 from omnisession.plugins import registry
 from omnisession_redis import RedisStore
 from omnisession_redis.keys import KeyLayout, escape, unescape
-from omnisession_redis.store import _cluster_nodes
+from omnisession_redis.urls import _cluster_nodes
 from redis.crc import key_slot
 
 

@@ -29,7 +29,7 @@ from urllib.parse import quote, unquote
 
 from omnisession.model import SessionKey
 
-__all__ = ["DEFAULT_PREFIX", "KeyLayout", "escape", "unescape"]
+__all__ = ["DEFAULT_PREFIX", "KeyLayout", "escape", "scope_state", "unescape"]
 
 DEFAULT_PREFIX = "omnisession"
 
@@ -43,6 +43,11 @@ def escape(ident: str) -> str:
 def unescape(text: str) -> str:
     """Inverse of :func:`escape`."""
     return unquote(text, errors="strict")
+
+
+def scope_state(index: str) -> str:
+    """The state key of the (user or app) scope whose index key is ``index``."""
+    return index[: -len("ix")] + "st"
 
 
 def check_prefix(prefix: object) -> str:

@@ -11,35 +11,24 @@ slots: the session script commits first (events, session state, revision,
 TTL), then one idempotent script per scope runs on the user's and the app's
 slot, concurrently (see the README for the exact guarantee).
 
-redis-py's asyncio connections belong to the event loop that opened them, so
-the store keeps one client per running loop, created on first use: a store
-works from ``asyncio.run`` in any thread, as ``Runner.run_sync`` needs.
+Clients (one per event loop) come from :mod:`omnisession_redis.clients`,
+driver errors are translated by :mod:`omnisession_redis.errors`, values are
+encoded by :mod:`omnisession_redis.encoding`, options checked by
+:mod:`omnisession_redis.options` and URLs parsed by :mod:`omnisession_redis.urls`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
-import socket
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import redis.exceptions as rex
 from omnisession import backend as codec
 from omnisession.backend import ValidatingStore, decode_cursor, encode_cursor
-from omnisession.errors import (
-    AlreadyExists,
-    BackendUnavailable,
-    OmnisessionError,
-    SessionNotFound,
-    StaleSession,
-)
+from omnisession.errors import AlreadyExists, BackendUnavailable, SessionNotFound, StaleSession
 from omnisession.model import (
     Appended,
-    Event,
     JSONObject,
     Page,
     SessionKey,
@@ -49,256 +38,30 @@ from omnisession.model import (
     now,
 )
 from omnisession.store import Capability
-from redis.asyncio import Redis
-from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.connection import URL_QUERY_ARGUMENT_PARSERS
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.maint_notifications import MaintNotificationsConfig
 
 from . import scripts
-from .keys import DEFAULT_PREFIX, KeyLayout, check_prefix, unescape
+from .clients import LoopClients
+from .encoding import (
+    as_text,
+    decode_events,
+    decode_hash,
+    decode_payload,
+    decode_payloads,
+    decode_state,
+    encode_state,
+    encode_timestamp,
+    encode_ttl,
+)
+from .errors import RedisCommandError, is_driver_error, is_unavailable, translate_error
+from .keys import DEFAULT_PREFIX, KeyLayout, check_prefix, scope_state, unescape
+from .options import check_ttl
+from .urls import store_arguments
 
 __all__ = ["RedisCommandError", "RedisStore", "open_redis_store"]
 
 T = TypeVar("T")
 
-#: Options this plugin reads from the URL query or keyword arguments; every
-#: other one goes to redis-py (``client_name``, ``socket_timeout``, ``ssl_*``...).
-STORE_OPTIONS = ("prefix", "ttl", "user_ttl", "app_ttl", "persistent")
-
-_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
-
-# Driver errors that mean "the server could not be reached or cannot serve now".
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    rex.ConnectionError,
-    rex.TimeoutError,
-    rex.ClusterError,
-    rex.RedisClusterException,
-    rex.ReadOnlyError,
-    OSError,
-    asyncio.TimeoutError,
-)
-# Error replies that mean the same, by their prefix.
-_UNAVAILABLE_REPLIES = (
-    "BUSY",
-    "LOADING",
-    "MASTERDOWN",
-    "CLUSTERDOWN",
-    "TRYAGAIN",
-    "READONLY",
-    "NOREPLICAS",
-    "OOM",
-)
-
 _MAX_LAST = 2**62
-
-
-class RedisCommandError(OmnisessionError):
-    """Redis rejected a command for a reason other than availability (driver error chained)."""
-
-
-def _translate(exc: BaseException, doing: str) -> OmnisessionError:
-    if isinstance(exc, rex.ResponseError) and not isinstance(exc, rex.ReadOnlyError):
-        message = str(exc)
-        if not message.startswith(_UNAVAILABLE_REPLIES):
-            return RedisCommandError(f"redis rejected {doing}: {message}")
-    return BackendUnavailable(
-        f"redis is unavailable while {doing}: {type(exc).__name__}: {exc}; "
-        "check the server is up and reachable, the next call reconnects"
-    )
-
-
-def _is_driver_error(exc: BaseException) -> bool:
-    return isinstance(exc, (rex.RedisError, *_UNAVAILABLE))
-
-
-def _is_unavailable(exc: BaseException) -> bool:
-    return isinstance(_translate(exc, ""), BackendUnavailable)
-
-
-def _stamp(value: float) -> str:
-    """A timestamp as text that Redis, Lua and Python all parse to the same double."""
-    return repr(float(value))
-
-
-def _ms(seconds: float | None) -> str:
-    if not seconds:
-        return "0"
-    return str(max(1, math.ceil(seconds * 1000)))
-
-
-def _pairs(values: Mapping[str, Any]) -> list[str]:
-    flat = [str(len(values))]
-    for name, value in values.items():
-        flat.append(name)
-        flat.append(codec.dumps(value, what=f"state value {name!r}"))
-    return flat
-
-
-def _hash(flat: Sequence[bytes] | Mapping[bytes, bytes]) -> dict[str, bytes]:
-    """A hash as a script replies it (flat list) or as redis-py's HGETALL does (dict)."""
-    if isinstance(flat, Mapping):
-        return {_text(name): value for name, value in flat.items()}
-    return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
-
-
-def _state(flat: Sequence[bytes] | Mapping[bytes, bytes] | None) -> JSONObject:
-    if not flat:
-        return {}
-    return {name: codec.loads(text) for name, text in _hash(flat).items()}
-
-
-def _events(members: Sequence[bytes]) -> list[Event]:
-    """Events from their ``b"seq timestamp payload"`` members, the payloads decoded at once."""
-    rows = [member.decode().split(" ", 2) for member in members]
-    payloads = codec.loads_all([text for _, _, text in rows])
-    return [
-        Event(int(seq), float(stamp), data)
-        for (seq, stamp, _), data in zip(rows, payloads, strict=True)
-    ]
-
-
-def _payloads(members: Sequence[bytes]) -> list[JSONObject]:
-    """The payloads of ``b"seq timestamp payload"`` members, decoded at once."""
-    return codec.loads_all([member.split(b" ", 2)[2].decode() for member in members])
-
-
-def _payload(member: bytes) -> JSONObject:
-    data: JSONObject = codec.loads(member.split(b" ", 2)[2])
-    return data
-
-
-# -- one client per event loop -------------------------------------------------------
-
-
-def _abandon(client: Any) -> None:
-    """Close the sockets of a client whose event loop is closed (it cannot be awaited).
-
-    ``Runner.run_sync`` leaves one such client per call. Its transports can no
-    longer schedule their own close, so the sockets are closed directly (this
-    reaches into asyncio and redis-py internals, each step guarded), instead of
-    waiting for the garbage collector.
-    """
-    connections: list[Any] = []
-    pool = getattr(client, "connection_pool", None)
-    if pool is not None:
-        connections += list(getattr(pool, "_available_connections", []))
-        connections += list(getattr(pool, "_in_use_connections", []))
-    manager = getattr(client, "nodes_manager", None)
-    if manager is not None:
-        nodes = list(getattr(manager, "nodes_cache", {}).values())
-        nodes += list(getattr(manager, "startup_nodes", {}).values())
-        for node in nodes:
-            connections += list(getattr(node, "_connections", []))
-        if hasattr(client, "_initialize"):
-            client._initialize = True  # a discarded cluster client: no "unclosed" warning
-    for connection in connections:
-        writer = getattr(connection, "_writer", None)
-        if writer is None:
-            continue
-        transport = getattr(writer, "transport", None)
-        sock = getattr(transport, "_sock", None)
-        try:
-            if isinstance(sock, socket.socket):
-                sock.close()
-                transport._sock = None  # type: ignore[union-attr]
-                transport._closing = True  # type: ignore[union-attr]
-            connection._writer = None
-            connection._reader = None
-        except (OSError, AttributeError, RuntimeError):
-            pass
-
-
-class _Entry:
-    """A loop's client and whether it is ready (a cluster client knows its slot map)."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.ready = False
-        self.lock: asyncio.Lock | None = None
-        self.permits: asyncio.Semaphore | None = None
-
-
-class _LoopClients:
-    """A redis-py client per running event loop, made on first use in that loop.
-
-    A cluster client is initialised (slot map loaded) once, before its first
-    command: redis-py lets concurrent first commands race the initialisation
-    and send them to the wrong nodes, which then fail on ``MOVED``.
-    """
-
-    def __init__(self, make: Callable[[], Any], cluster: bool, limit: int | None = None) -> None:
-        self._make = make
-        self._cluster = cluster
-        self._limit = limit
-        self._lock = threading.Lock()
-        self._by_loop: dict[asyncio.AbstractEventLoop, _Entry] = {}
-
-    def _entry(self) -> _Entry:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            entry = self._by_loop.get(loop)
-            if entry is None:
-                for dead in [other for other in self._by_loop if other.is_closed()]:
-                    _abandon(self._by_loop.pop(dead).client)
-                entry = self._by_loop[loop] = _Entry(self._make())
-                entry.ready = not self._cluster
-            return entry
-
-    @asynccontextmanager
-    async def permit(self) -> AsyncIterator[None]:
-        """Bound the operations in flight on this loop's client (``None``: unbounded).
-
-        redis-py's cluster client fails a command at once (``MaxConnectionsError``)
-        when a node's pool is exhausted instead of waiting for a connection, so a
-        cluster store admits at most ``max_connections // 3`` operations at a time
-        (one operation uses up to three connections at once).
-        """
-        if self._limit is None:
-            yield
-            return
-        entry = self._entry()
-        if entry.permits is None:
-            entry.permits = asyncio.Semaphore(self._limit)
-        async with entry.permits:
-            yield
-
-    def peek(self) -> Any:
-        """The running loop's client, without initialising it."""
-        return self._entry().client
-
-    async def get(self) -> Any:
-        """The running loop's client, ready for commands."""
-        entry = self._entry()
-        if not entry.ready:
-            if entry.lock is None:
-                entry.lock = asyncio.Lock()
-            async with entry.lock:
-                if not entry.ready:
-                    await entry.client.initialize()
-                    entry.ready = True
-        return entry.client
-
-    async def aclose(self) -> None:
-        with self._lock:
-            entries = dict(self._by_loop)
-            self._by_loop.clear()
-        current = asyncio.get_running_loop()
-        for loop, entry in entries.items():
-            client = entry.client
-            if loop is current:
-                try:
-                    await client.aclose()
-                except Exception:  # closing a broken connection must not fail aclose()
-                    _abandon(client)
-            elif loop.is_running():
-                asyncio.run_coroutine_threadsafe(client.aclose(), loop)
-            else:
-                _abandon(client)
-
-
-# -- the store ---------------------------------------------------------------------
 
 
 class RedisStore(ValidatingStore):
@@ -327,12 +90,12 @@ class RedisStore(ValidatingStore):
         location: str = "redis",
         max_operations: int | None = None,
     ) -> None:
-        self._clients = _LoopClients(connect, cluster, max_operations)
+        self._clients = LoopClients(connect, cluster, max_operations)
         self._cluster = cluster
         self._keys = KeyLayout(check_prefix(prefix))
-        self._ttl_ms = _ms(_check_ttl("ttl", ttl))
-        self._user_ttl_ms = _ms(_check_ttl("user_ttl", user_ttl))
-        self._app_ttl_ms = _ms(_check_ttl("app_ttl", app_ttl))
+        self._ttl_ms = encode_ttl(check_ttl("ttl", ttl))
+        self._user_ttl_ms = encode_ttl(check_ttl("user_ttl", user_ttl))
+        self._app_ttl_ms = encode_ttl(check_ttl("app_ttl", app_ttl))
         self.location = location
         caps = {Capability.BASE, Capability.CROSS_PROCESS, Capability.LARGE_ENTRIES}
         if ttl:
@@ -385,10 +148,10 @@ class RedisStore(ValidatingStore):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not _is_driver_error(exc):
+                if not is_driver_error(exc):
                     raise
-                if attempt == 2 or not _is_unavailable(exc):
-                    raise _translate(exc, doing) from exc
+                if attempt == 2 or not is_unavailable(exc):
+                    raise translate_error(exc, doing) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _write(
@@ -419,14 +182,14 @@ class RedisStore(ValidatingStore):
         cluster, or ``None`` when the write changed nothing. Returns the
         script's reply and, when ``want_states``, the (user, app) state hashes.
         """
-        stamp = stamp or _stamp(now())
+        stamp = stamp or encode_timestamp(now())
         user_segment = [
             mode,
             self._keys.user_member(key),
             stamp,
             self._user_ttl_ms,
             self._ttl_ms,
-            *_pairs(user or {}),
+            *encode_state(user or {}),
         ]
         app_segment = [
             mode,
@@ -434,7 +197,7 @@ class RedisStore(ValidatingStore):
             stamp,
             self._app_ttl_ms,
             self._ttl_ms,
-            *_pairs(app or {}),
+            *encode_state(app or {}),
         ]
         session_keys = self._keys.session(key)
         user_keys = self._keys.user(key.app_name, key.user_id)
@@ -457,15 +220,15 @@ class RedisStore(ValidatingStore):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if _is_driver_error(exc):
-                raise _translate(exc, doing) from exc
+            if is_driver_error(exc):
+                raise translate_error(exc, doing) from exc
             raise
         if reply[0] != 0 or score_of is None:
             return reply, None
         score = score_of(reply)
         if score is None:
             return reply, None
-        user_segment[2] = app_segment[2] = _text(score)
+        user_segment[2] = app_segment[2] = as_text(score)
         states = await self._apply_scopes(
             doing, [(user_keys, user_segment), (app_keys, app_segment)], want_states
         )
@@ -506,7 +269,7 @@ class RedisStore(ValidatingStore):
         app_state_key = self._keys.app(key.app_name)[0]
         args = [
             "" if last is None else str(min(last, _MAX_LAST)),
-            "" if since is None else _stamp(since),
+            "" if since is None else encode_timestamp(since),
         ]
         if self._cluster:
 
@@ -531,14 +294,16 @@ class RedisStore(ValidatingStore):
             if found is None:
                 return None
             meta_flat, state_flat, members, user_flat, app_flat = found
-        events = _events(members)
+        events = decode_events(members)
         if since is not None:
             events = [event for event in events if event.timestamp >= since]
             events.sort(key=lambda event: event.seq)
-        meta = _hash(meta_flat)
+        meta = decode_hash(meta_flat)
         return SessionRecord(
             key=key,
-            state=merge_state(_state(state_flat), _state(app_flat), _state(user_flat)),
+            state=merge_state(
+                decode_state(state_flat), decode_state(app_flat), decode_state(user_flat)
+            ),
             events=events,
             created_at=float(meta["c"]),
             updated_at=float(meta["u"]),
@@ -551,17 +316,17 @@ class RedisStore(ValidatingStore):
         members = await self._read(
             "reading items", lambda client: client.zrange(events_key, start, -1)
         )
-        return _payloads(members)
+        return decode_payloads(members)
 
     async def _get_user_state(self, app_name: str, user_id: str) -> JSONObject:
         state_key = self._keys.user(app_name, user_id)[0]
-        return _state(
+        return decode_state(
             await self._read("reading user state", lambda client: client.hgetall(state_key))
         )
 
     async def _get_app_state(self, app_name: str) -> JSONObject:
         state_key = self._keys.app(app_name)[0]
-        return _state(
+        return decode_state(
             await self._read("reading app state", lambda client: client.hgetall(state_key))
         )
 
@@ -578,7 +343,7 @@ class RedisStore(ValidatingStore):
             index = self._keys.app(app_name)[1]
         else:
             index = self._keys.user(app_name, user_id)[1]
-        low = _stamp(after[0]) if after else "-inf"
+        low = encode_timestamp(after[0]) if after else "-inf"
         found: list[tuple[float, bytes, SessionRecord]] = []
         stale: list[tuple[bytes, float]] = []
         offset = 0
@@ -641,16 +406,18 @@ class RedisStore(ValidatingStore):
             return result
 
         replies = await self._read("listing sessions", read)
-        app_state = _state(replies[-1])
-        user_states = {user: _state(replies[2 * len(keys) + i]) for i, user in enumerate(users)}
+        app_state = decode_state(replies[-1])
+        user_states = {
+            user: decode_state(replies[2 * len(keys) + i]) for i, user in enumerate(users)
+        }
         records: list[SessionRecord | None] = []
         for i, key in enumerate(keys):
             meta = replies[2 * i]
             if not meta:
                 records.append(None)
                 continue
-            meta = _hash(meta)
-            session_state = _state(replies[2 * i + 1])
+            meta = decode_hash(meta)
+            session_state = decode_state(replies[2 * i + 1])
             records.append(
                 SessionRecord(
                     key=key,
@@ -665,9 +432,9 @@ class RedisStore(ValidatingStore):
 
     async def _forget(self, index: str, stale: list[tuple[bytes, float]]) -> None:
         """Drop index entries of sessions that expired, unless they were written since."""
-        keys = [_scope_state(index), index]
+        keys = [scope_state(index), index]
         for member, score in stale:
-            args = ["0", "r", member.decode(), _stamp(score), "0", "0", "0"]
+            args = ["0", "r", member.decode(), encode_timestamp(score), "0", "0", "0"]
 
             async def forget(client: Any, _args: list[str] = args) -> Any:
                 return await self._eval(client, scripts.SCOPE, keys, _args)
@@ -680,12 +447,12 @@ class RedisStore(ValidatingStore):
     # -- writes --------------------------------------------------------------------
 
     async def _create_session(self, key: SessionKey, delta: StateDelta) -> SessionRecord:
-        stamp = _stamp(now())
+        stamp = encode_timestamp(now())
         reply, states = await self._write(
             "creating a session",
             scripts.CREATE,
             key,
-            _pairs(delta.session),
+            encode_state(delta.session),
             user=delta.user,
             app=delta.app,
             want_states=True,
@@ -698,7 +465,9 @@ class RedisStore(ValidatingStore):
         return SessionRecord(
             key=key,
             state=merge_state(
-                codec.loads(codec.dumps(delta.session)), _state(app_flat), _state(user_flat)
+                codec.loads(codec.dumps(delta.session)),
+                decode_state(app_flat),
+                decode_state(user_flat),
             ),
             events=[],
             created_at=float(stamp),
@@ -719,7 +488,7 @@ class RedisStore(ValidatingStore):
         timestamp: float,
         expected_revision: int | None,
     ) -> Appended:
-        stamp = _stamp(timestamp)
+        stamp = encode_timestamp(timestamp)
         reply = await self._change(
             key, delta, expected_revision, stamp, entry, "appending an event"
         )
@@ -748,7 +517,7 @@ class RedisStore(ValidatingStore):
                 "" if expected_revision is None else str(expected_revision),
                 stamp,
                 text,
-                *_pairs(delta.session),
+                *encode_state(delta.session),
             ],
             user=delta.user,
             app=delta.app,
@@ -781,82 +550,10 @@ class RedisStore(ValidatingStore):
         )
         if reply[0] != 0 or len(reply) < 3:
             return None
-        return _payload(reply[2])
+        return decode_payload(reply[2])
 
     async def _clear_session(self, key: SessionKey) -> None:
         await self._write("clearing a session", scripts.CLEAR, key, [], score_of=lambda r: r[1])
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _scope_state(index: str) -> str:
-    return index[: -len("ix")] + "st"
-
-
-def _check_ttl(name: str, value: float | None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"{name} must be a number of seconds >= 0 (0 or None: never expire)")
-    return float(value)
-
-
-def _to_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"{name} must be true or false, got {value!r}")
-
-
-def _to_seconds(name: str, value: Any) -> float | None:
-    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
-        return _check_ttl(name, value)
-    try:
-        return _check_ttl(name, float(value))
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number of seconds, got {value!r}") from None
-
-
-def _driver_kwargs(query: list[tuple[str, str]]) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {}
-    for name, value in query:
-        parser = URL_QUERY_ARGUMENT_PARSERS.get(name)
-        kwargs[name] = parser(value) if parser else value
-    return kwargs
-
-
-def _cluster_nodes(netloc: str) -> tuple[list[ClusterNode], str | None, str | None]:
-    userinfo, _, hosts = netloc.rpartition("@")
-    username = password = None
-    if userinfo:
-        name, _, secret = userinfo.partition(":")
-        username, password = (unquote(name) or None), (unquote(secret) or None)
-    nodes = []
-    for part in hosts.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if part.startswith("["):
-            host, _, rest = part[1:].partition("]")
-            port_text = rest.lstrip(":")
-        else:
-            host, _, port_text = part.rpartition(":")
-            if not host:
-                host, port_text = port_text, ""
-        try:
-            port = int(port_text) if port_text else 6379
-        except ValueError:
-            raise ValueError(f"bad cluster node {part!r}: write it as host:port") from None
-        nodes.append(ClusterNode(host, port))
-    if not nodes:
-        raise ValueError("redis+cluster:// needs at least one node: redis+cluster://host:port,...")
-    return nodes, username, password
 
 
 def open_redis_store(url: str, **options: Any) -> RedisStore:
@@ -866,65 +563,4 @@ def open_redis_store(url: str, **options: Any) -> RedisStore:
     ``persistent``) come from the URL query or keyword arguments (keywords
     win); every other option goes to redis-py's client unchanged.
     """
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in _SCHEMES:
-        raise ValueError(f"{url!r}: the redis plugin handles {', '.join(_SCHEMES)}")
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    store_options: dict[str, Any] = {name: value for name, value in query if name in STORE_OPTIONS}
-    driver_query = [(name, value) for name, value in query if name not in STORE_OPTIONS]
-    for name in STORE_OPTIONS:
-        if name in options:
-            store_options[name] = options.pop(name)
-    prefix = store_options.get("prefix", DEFAULT_PREFIX)
-    settings: dict[str, Any] = {
-        "prefix": check_prefix(prefix),
-        "ttl": _to_seconds("ttl", store_options.get("ttl")),
-        "user_ttl": _to_seconds("user_ttl", store_options.get("user_ttl")),
-        "app_ttl": _to_seconds("app_ttl", store_options.get("app_ttl")),
-        "persistent": _to_bool("persistent", store_options.get("persistent", False)),
-    }
-    driver: dict[str, Any] = {
-        "retry": Retry(NoBackoff(), 0),  # never resend a script that may have run
-        "socket_connect_timeout": 5.0,
-        "socket_timeout": 30.0,
-        # Redis < 8 does not know CLIENT MAINT_NOTIFICATIONS; asking for it on
-        # every new connection made some of them fail under concurrency.
-        "maint_notifications_config": MaintNotificationsConfig(enabled=False),
-        **options,
-    }
-    given = dict(driver_query).get("decode_responses", driver.get("decode_responses", False))
-    if _to_bool("decode_responses", given):
-        raise ValueError("decode_responses must stay off: the store decodes payloads itself")
-    driver.pop("decode_responses", None)
-    driver_query = [(name, value) for name, value in driver_query if name != "decode_responses"]
-    if scheme.endswith("+cluster"):
-        # On MOVED, patch the slot map instead of closing every connection,
-        # which fails the other commands in flight.
-        driver.setdefault("reinitialize_steps", 0)
-    location = urlunsplit((scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
-    if scheme.endswith("+cluster"):
-        nodes, username, password = _cluster_nodes(parts.netloc)
-        kwargs = {**_driver_kwargs(driver_query), **driver}
-        kwargs.setdefault("username", username)
-        kwargs.setdefault("password", password)
-        if scheme == "rediss+cluster":
-            kwargs.setdefault("ssl", True)
-
-        def connect_cluster() -> Any:
-            return RedisCluster(startup_nodes=list(nodes), **kwargs)
-
-        per_node = int(kwargs.get("max_connections") or 100)
-        return RedisStore(
-            connect_cluster,
-            cluster=True,
-            location=location,
-            max_operations=max(1, per_node // 3),
-            **settings,
-        )
-    clean = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(driver_query), ""))
-
-    def connect() -> Any:
-        return Redis.from_url(clean, **driver)
-
-    return RedisStore(connect, cluster=False, location=location, **settings)
+    return RedisStore(**store_arguments(url, **options))
