@@ -1,19 +1,8 @@
 """``dynamodb://TABLE?region=...&endpoint_url=...``: sessions in one DynamoDB table.
 
-Single-table layout (string keys ``pk`` / ``sk``)::
-
-    pk = "s|APP|USER|SESSION"   sk = "meta"     the session: revision, next_seq, created/updated,
-                                                 inc (the id of its event partition), state
-                                                 (one attribute "$KEY" = JSON per session key),
-                                                 listing keys lapp / luser / lupd, exp (TTL)
-    pk = "a|APP"                sk = "state"    app scope, "$KEY" = JSON
-    pk = "u|APP|USER"           sk = "state"    user scope, "$KEY" = JSON
-    pk = "e|INC"                sk = "g|SEQ"    a group of consecutive events written by one
-                                                 write (SEQ = first seq, zero-padded): ts, d = [...]
-    pk = "b|BLOB"               sk = "NNNNNN"   chunks of one entry too large to inline
-
-``APP``/``USER``/``SESSION`` are percent-encoded (or hashed when long) by
-:func:`omnisession_aws._common.component`, so distinct ids never collide.
+The items and their keys are described in :mod:`omnisession_aws._dynamodb_layout`;
+entries too large to inline are stored by :mod:`omnisession_aws._dynamodb_entries`;
+the table is created by :mod:`omnisession_aws._dynamodb_table`.
 
 Every write to a session is one ``TransactWriteItems``: an ``Update`` of the
 meta item conditioned on the revision it read (optimistic concurrency, retried
@@ -23,20 +12,16 @@ app and user items. ``clear_session`` and ``delete_session`` switch or remove
 the meta item atomically (a new ``inc`` makes the old events unreachable at
 once) and then reclaim the old items.
 
-Entries whose JSON exceeds :data:`INLINE_ENTRY_MAX` bytes are written first as
-chunk items under a fresh blob id (invisible until a committed event refers to
-them) and reassembled exactly on read. Listing uses two sparse GSIs,
-``by_app`` (``lapp``, ``lupd``) and ``by_user`` (``luser``, ``lupd``); on AWS a
-GSI is eventually consistent, so a session written a moment ago may be missing
-from ``list_sessions`` for a moment (gets are always strongly consistent).
+Listing uses two sparse GSIs, ``by_app`` (``lapp``, ``lupd``) and ``by_user``
+(``luser``, ``lupd``); on AWS a GSI is eventually consistent, so a session
+written a moment ago may be missing from ``list_sessions`` for a moment (gets
+are always strongly consistent).
 """
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,7 +33,6 @@ from omnisession.backend import (
 from omnisession.errors import (
     AlreadyExists,
     BackendUnavailable,
-    InvalidEntry,
     SessionNotFound,
     StaleSession,
 )
@@ -70,118 +54,33 @@ from ._common import (
     botocore_errors,
     component,
     error_code,
-    one_off_client,
     parse_options,
 )
+from ._dynamodb_entries import LargeEntries, _blob_ref, _groups_for
+from ._dynamodb_layout import (
+    _META,
+    _STATE,
+    _app_pk,
+    _int,
+    _lupd,
+    _luser,
+    _Meta,
+    _n,
+    _num,
+    _s,
+    _scope_attrs,
+    _seq_sk,
+    _session_pk,
+    _set_clause,
+    _user_pk,
+)
+from ._dynamodb_table import _create_table, create_table
 from ._front import ThreadedStore
 
 __all__ = ["DynamoDBStore", "create_table", "open_dynamodb_store"]
 
-#: Entries whose UTF-8 JSON is longer than this are stored as chunk items.
-INLINE_ENTRY_MAX = 100_000
-#: Bytes of inline entries per event-group item (DynamoDB items max out at 400 KB).
-GROUP_MAX = 300_000
-#: Bytes per chunk item of a large entry.
-CHUNK_SIZE = 350_000
-#: Inline bytes per transaction (DynamoDB caps a transaction at 4 MB).
-TXN_INLINE_MAX = 2_500_000
-#: DynamoDB caps a transaction at 100 actions; meta, app and user take 3.
-MAX_GROUPS = 90
 #: Optimistic retries before giving up with BackendUnavailable.
 MAX_RACES = 200
-
-_SEQ_WIDTH = 20
-_META = "meta"
-_STATE = "state"
-
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: float | int) -> dict[str, str]:
-    return {"N": repr(value) if isinstance(value, float) else str(value)}
-
-
-def _num(attr: Mapping[str, str]) -> float:
-    return float(attr["N"])
-
-
-def _int(attr: Mapping[str, str]) -> int:
-    return int(attr["N"])
-
-
-def _seq_sk(seq: int) -> str:
-    return f"g|{seq:0{_SEQ_WIDTH}d}"
-
-
-def _lupd(updated_at: float) -> str:
-    return f"{updated_at:020.6f}"
-
-
-def _session_pk(key: SessionKey) -> str:
-    return f"s|{component(key.app_name)}|{component(key.user_id)}|{component(key.session_id)}"
-
-
-def _app_pk(app_name: str) -> str:
-    return f"a|{component(app_name)}"
-
-
-def _user_pk(app_name: str, user_id: str) -> str:
-    return f"u|{component(app_name)}|{component(user_id)}"
-
-
-def _luser(app_name: str, user_id: str) -> str:
-    return f"{component(app_name)}|{component(user_id)}"
-
-
-#: An entry stored as chunk items is written in its group as "@BLOB:COUNT"; an
-#: inline entry is the JSON text of an object, which always starts with "{".
-_REF = "@"
-
-
-def _blob_ref(entry: str) -> tuple[str, int] | None:
-    if not entry.startswith(_REF):
-        return None
-    blob, _, count = entry[len(_REF) :].partition(":")
-    return blob, int(count)
-
-
-def _scope_attrs(item: Mapping[str, Any] | None) -> JSONObject:
-    """The un-prefixed state dict stored as ``$KEY`` attributes of an item."""
-    if not item:
-        return {}
-    return {name[1:]: codec.loads(value["S"]) for name, value in item.items() if name[0] == "$"}
-
-
-def _set_clause(
-    scope: Mapping[str, Any], names: dict[str, str], values: dict[str, Any], tag: str
-) -> list[str]:
-    clauses = []
-    for index, (state_key, value) in enumerate(scope.items()):
-        names[f"#{tag}{index}"] = "$" + state_key
-        values[f":{tag}{index}"] = _s(codec.dumps(value, what="state"))
-        clauses.append(f"#{tag}{index} = :{tag}{index}")
-    return clauses
-
-
-@dataclass
-class _Meta:
-    rev: int
-    next_seq: int
-    inc: str
-    created_at: float
-    updated_at: float
-    item: dict[str, Any]
-
-
-@dataclass
-class _Prepared:
-    """Entries of one write, encoded and (when large) already offloaded."""
-
-    entries: list[dict[str, str]]  # {"S": JSON text} or {"S": "@BLOB:COUNT"}
-    sizes: list[int]
-    blobs: list[str]
 
 
 class DynamoDBStore(ThreadedStore["_Meta"]):
@@ -209,6 +108,7 @@ class DynamoDBStore(ThreadedStore["_Meta"]):
         super().__init__(table, options)
         self.table = table
         self.ttl = options.ttl
+        self._large_entries = LargeEntries(self._runner, table, self._query, self._batch_delete)
 
     def _create_resource(self) -> None:
         _create_table(self._runner.client, self.table, exist_ok=True)
@@ -335,70 +235,10 @@ class DynamoDBStore(ThreadedStore["_Meta"]):
         ]
         if newest is not None:
             flat = flat[-newest:] if newest else []
-        return [Event(seq, ts, codec.loads(self._entry_text(entry))) for seq, ts, entry in flat]
-
-    def _entry_text(self, entry: str) -> str:
-        """The JSON text of a stored entry: inline, or reassembled from its chunks."""
-        ref = _blob_ref(entry)
-        if ref is None:
-            return entry
-        blob, count = ref
-        chunks = sorted(
-            self._query(
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": _s(f"b|{blob}")},
-                ConsistentRead=True,
-            ),
-            key=lambda item: item["sk"]["S"],
-        )
-        if len(chunks) != count:
-            raise BackendUnavailable(
-                f"large entry {blob} has {len(chunks)} of {count} chunks; "
-                "its items were removed outside omnisession"
-            )
-        return b"".join(chunk["v"]["B"] for chunk in chunks).decode("utf-8")
-
-    def _prepare(self, texts: Sequence[str]) -> _Prepared:
-        """Offload entries too large to inline as chunk items, before any commit."""
-        prepared = _Prepared([], [], [])
-        inline_total = 0
-        for text in texts:
-            data = text.encode("utf-8")
-            if len(data) <= INLINE_ENTRY_MAX and inline_total + len(data) <= TXN_INLINE_MAX:
-                inline_total += len(data)
-                prepared.entries.append(_s(text))
-                prepared.sizes.append(len(data) + 16)
-                continue
-            blob = uuid.uuid4().hex
-            chunks = [data[i : i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE)] or [b""]
-            try:
-                for index, chunk in enumerate(chunks):
-                    self._runner.client.put_item(
-                        TableName=self.table,
-                        Item={
-                            "pk": _s(f"b|{blob}"),
-                            "sk": _s(f"{index:06d}"),
-                            "v": {"B": chunk},
-                        },
-                    )
-            finally:
-                prepared.blobs.append(blob)
-            prepared.entries.append(_s(f"{_REF}{blob}:{len(chunks)}"))
-            prepared.sizes.append(80)
-        return prepared
-
-    def _delete_blobs(self, blobs: Sequence[str]) -> None:
-        keys: list[dict[str, Any]] = []
-        for blob in blobs:
-            keys.extend(
-                {"pk": item["pk"], "sk": item["sk"]}
-                for item in self._query(
-                    KeyConditionExpression="pk = :pk",
-                    ExpressionAttributeValues={":pk": _s(f"b|{blob}")},
-                    ProjectionExpression="pk, sk",
-                )
-            )
-        self._batch_delete(keys)
+        return [
+            Event(seq, ts, codec.loads(self._large_entries.entry_text(entry)))
+            for seq, ts, entry in flat
+        ]
 
     def _batch_delete(self, keys: list[dict[str, Any]]) -> None:
         for start in range(0, len(keys), 25):
@@ -412,14 +252,6 @@ class DynamoDBStore(ThreadedStore["_Meta"]):
                 if request:
                     attempt += 1
                     backoff(attempt)
-
-    def _discard_blobs(self, blobs: Sequence[str]) -> None:
-        """Best effort: chunk items of a write that did not commit are unreachable anyway."""
-        if not blobs:
-            return
-        # Garbage collection must not hide the error that made the write fail.
-        with contextlib.suppress(Exception):
-            self._delete_blobs(blobs)
 
     def _reclaim_partition(self, inc: str) -> None:
         """Delete the event items of a cleared or deleted incarnation (already unreachable)."""
@@ -436,25 +268,7 @@ class DynamoDBStore(ThreadedStore["_Meta"]):
                 if ref is not None:
                     blobs.append(ref[0])
         self._batch_delete(keys)
-        self._delete_blobs(blobs)
-
-    def _groups_for(self, prepared: _Prepared, first_seq: int) -> list[tuple[int, list[Any]]]:
-        groups: list[tuple[int, list[Any]]] = []
-        size = GROUP_MAX + 1
-        seq = first_seq
-        for entry, entry_size in zip(prepared.entries, prepared.sizes, strict=True):
-            if size + entry_size > GROUP_MAX:
-                groups.append((seq, []))
-                size = 0
-            groups[-1][1].append(entry)
-            size += entry_size
-            seq += 1
-        if len(groups) > MAX_GROUPS:
-            raise InvalidEntry(
-                f"{len(prepared.entries)} entries do not fit one DynamoDB transaction; "
-                "add them in several calls"
-            )
-        return groups
+        self._large_entries.delete_blobs(blobs)
 
     def _scope_updates(self, key: SessionKey, delta: StateDelta) -> list[dict[str, Any]]:
         actions = []
@@ -631,7 +445,7 @@ class DynamoDBStore(ThreadedStore["_Meta"]):
         create: bool = False,
     ) -> tuple[int, int, float]:
         """Append ``texts`` and apply ``delta`` in one transaction; ``(seq, rev, ts)``."""
-        prepared = self._prepare(texts)
+        prepared = self._large_entries.prepare(texts)
         committed = False
         try:
             with self._lock_for(key):
@@ -666,7 +480,7 @@ class DynamoDBStore(ThreadedStore["_Meta"]):
                         )
                         new_meta = self._next_meta(meta, meta_action, next_seq, inc)
                     actions = [meta_action]
-                    for group_seq, entries in self._groups_for(prepared, first_seq):
+                    for group_seq, entries in _groups_for(prepared, first_seq):
                         actions.append(
                             {
                                 "Put": {
@@ -696,7 +510,7 @@ class DynamoDBStore(ThreadedStore["_Meta"]):
                 )
         finally:
             if not committed:
-                self._discard_blobs(prepared.blobs)
+                self._large_entries.discard_blobs(prepared.blobs)
 
     def _create(self, key: SessionKey, delta: StateDelta) -> SessionRecord:
         with self._lock_for(key):
@@ -733,7 +547,7 @@ class DynamoDBStore(ThreadedStore["_Meta"]):
                     return None
                 first_seq, _ts, entries = groups[-1]
                 last: str = entries[-1]["S"]
-                text = self._entry_text(last)
+                text = self._large_entries.entry_text(last)
                 group_key = {"pk": _s(f"e|{meta.inc}"), "sk": _s(_seq_sk(first_seq))}
                 meta_action = self._update_meta_action(key, meta, {})
                 actions: list[dict[str, Any]] = [meta_action]
@@ -768,7 +582,7 @@ class DynamoDBStore(ThreadedStore["_Meta"]):
                     self._remember(key, self._next_meta(meta, meta_action, meta.next_seq, meta.inc))
                     ref = _blob_ref(last)
                     if ref is not None:
-                        self._discard_blobs([ref[0]])
+                        self._large_entries.discard_blobs([ref[0]])
                     result: JSONObject = codec.loads(text)
                     return result
                 meta, cached = self._after_failure(key, reasons, attempt), False
@@ -878,76 +692,6 @@ class DynamoDBStore(ThreadedStore["_Meta"]):
 
     def _app_state(self, app_name: str) -> JSONObject:
         return self._get_scopes([(app_name, "")]).get((app_name, ""), {})
-
-
-# -- table creation ----------------------------------------------------------------
-
-
-def _create_table(client: Any, table: str, *, exist_ok: bool) -> bool:
-    """Create ``table`` with the keys, GSIs and TTL this store needs; wait until active."""
-    ClientError = botocore_errors()[1]
-
-    created = True
-    try:
-        client.create_table(
-            TableName=table,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": name, "AttributeType": "S"}
-                for name in ("pk", "sk", "lapp", "luser", "lupd")
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": index,
-                    "KeySchema": [
-                        {"AttributeName": hash_key, "KeyType": "HASH"},
-                        {"AttributeName": "lupd", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-                for index, hash_key in (("by_app", "lapp"), ("by_user", "luser"))
-            ],
-        )
-    except ClientError as exc:
-        if error_code(exc) != "ResourceInUseException" or not exist_ok:
-            raise
-        created = False
-    client.get_waiter("table_exists").wait(
-        TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
-    )
-    ttl = client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
-    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
-        client.update_time_to_live(
-            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "exp"}
-        )
-    return created
-
-
-def create_table(
-    table: str,
-    *,
-    region: str | None = None,
-    endpoint_url: str | None = None,
-    profile: str | None = None,
-    exist_ok: bool = True,
-    client: Any = None,
-) -> bool:
-    """Create the DynamoDB table a ``dynamodb://TABLE`` store needs (on-demand billing).
-
-    Keys ``pk``/``sk`` (strings), GSIs ``by_app`` and ``by_user`` for listing,
-    TTL on attribute ``exp``. Waits until the table is active. Returns ``True``
-    if it was created, ``False`` if it already existed (``exist_ok``).
-    Credentials come from the usual AWS chain; pass ``client`` (a boto3
-    DynamoDB client) to use one you already have instead.
-    """
-    with one_off_client(
-        "dynamodb", client, region=region, endpoint_url=endpoint_url, profile=profile
-    ) as dynamodb:
-        return _create_table(dynamodb, table, exist_ok=exist_ok)
 
 
 def open_dynamodb_store(url: str, **options: Any) -> DynamoDBStore:
