@@ -283,9 +283,7 @@ class Statements:
 
     @functools.cached_property
     def delete_events_by_key(self) -> TextClause:
-        return sa.text(
-            f"DELETE FROM {self.e} WHERE session_pk = (SELECT id FROM {self.s} WHERE key_hash = :h)"
-        )
+        return sa.text(f"DELETE FROM {self.e} WHERE session_pk = ({self._session_pk})")
 
     @functools.cached_property
     def pop_newest(self) -> TextClause:

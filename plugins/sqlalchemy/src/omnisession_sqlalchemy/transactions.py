@@ -194,25 +194,33 @@ class Database:
                     autocommit = self._autocommit(write, single)
                     leases = loop_engine.reader_leases if autocommit else loop_engine.leases
                     async with leases.lease() as lease:
-                        conn = lease.conn
-                        if self._family == "sqlite":
-                            return await self._sqlite_transaction(lease, op, schema_op, write)
-                        if schema_op is not None:
-                            result = await schema_op(conn)
-                        elif self._driver == "asyncmy":
-                            assert op is not None
-                            return await self._asyncmy_op(lease, op, write)
-                        elif autocommit and self._driver == "asyncpg":
-                            if write:  # it commits by itself: once sent, no retry
-                                committing = True
-                            result = await self._asyncpg_op(lease, op)
-                        else:
-                            assert op is not None
-                            result = await op(SAExecutor(conn, self._statements(conn)))
-                        committing = True
-                        if not autocommit:
-                            await conn.commit()
-                        return result
+                        try:
+                            conn = lease.conn
+                            if self._family == "sqlite":
+                                return await self._sqlite_transaction(lease, op, schema_op, write)
+                            if schema_op is not None:
+                                result = await schema_op(conn)
+                            elif self._driver == "asyncmy":
+                                assert op is not None
+                                return await self._asyncmy_op(lease, op, write)
+                            elif autocommit and self._driver == "asyncpg":
+                                if write:  # it commits by itself: once sent, no retry
+                                    committing = True
+                                assert op is not None
+                                result = await op(
+                                    PGExecutor(await lease.driver(), self._statements(conn))
+                                )
+                            else:
+                                assert op is not None
+                                result = await op(SAExecutor(conn, self._statements(conn)))
+                            committing = True
+                            if not autocommit:
+                                await conn.commit()
+                            return result
+                        except self._db_errors as exc:
+                            if self._is_disconnect(exc):  # not given back to the lease list
+                                Leases.mark_broken(exc)
+                            raise
             except OmnisessionError:
                 raise
             except self._db_errors as exc:
@@ -243,16 +251,6 @@ class Database:
             return not write or single
         return not write
 
-    async def _asyncpg_op(self, lease: Lease, op: Callable[[Executor], Awaitable[T]] | None) -> T:
-        """One statement outside a transaction, straight on the asyncpg connection."""
-        assert op is not None
-        try:
-            return await op(PGExecutor(await lease.driver(), self._statements(lease.conn)))
-        except self._db_errors as exc:
-            if self._is_disconnect(exc):
-                Leases.mark_broken(exc)
-            raise
-
     async def _asyncmy_op(
         self, lease: Lease, op: Callable[[Executor], Awaitable[T]], write: bool
     ) -> T:
@@ -264,9 +262,8 @@ class Database:
         try:
             result = await op(executor)
         except Exception as exc:
-            if isinstance(exc, self._db_errors) and self._is_disconnect(exc):
-                Leases.mark_broken(exc)
-            elif write and not executor.begin_pending:
+            lost = isinstance(exc, self._db_errors) and self._is_disconnect(exc)
+            if write and not executor.begin_pending and not lost:
                 try:
                     await raw.rollback()
                 except self._db_errors:
