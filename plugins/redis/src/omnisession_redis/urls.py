@@ -126,6 +126,8 @@ def store_arguments(url: str, **options: Any) -> dict[str, Any]:
             **settings,
         }
     clean = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(driver_query), ""))
+    if not parts.netloc:  # unix:///path: urlunsplit would drop the "//" redis-py requires
+        clean = clean.replace(":", "://", 1)
 
     def connect() -> Any:
         return Redis.from_url(clean, **driver)
