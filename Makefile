@@ -10,7 +10,7 @@ INSTALLED := $(VENV)/.installed
 # Workers for pytest-xdist; the tests wait on databases more than on the CPU.
 WORKERS ?= 4
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test bench lint dist first-hour clean
 
 install: $(INSTALLED)
 
@@ -18,7 +18,7 @@ $(INSTALLED): pyproject.toml core/pyproject.toml conformance/pyproject.toml benc
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "omnisession needs Python 3.11+: run make PYTHON=python3.11 ...")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
-	$(PY) -m pip install --quiet -e "core[openai,adk]" -e conformance \
+	$(PY) -m pip install --quiet -e "core[openai,adk,cli]" -e conformance \
 		$(foreach plugin,$(PLUGINS),-e "$(plugin)[test]") -e "benchmarks[all]" --group dev
 	touch $@
 
@@ -35,5 +35,23 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/mypy --strict core/src conformance/src plugins/*/src
 
+# Every distribution: `make dist` builds each one's sdist, then its wheel FROM that sdist
+# (so a file missing from the sdist fails here), into $(DIST)/, and runs
+# `twine check --strict` on all of them. tests/test_packaging.py checks their metadata.
+DISTRIBUTIONS := core conformance $(PLUGINS) benchmarks
+DIST ?= dist
+
+dist: $(INSTALLED)
+	rm -rf $(DIST)
+	for project in $(DISTRIBUTIONS); do \
+		$(PY) -m build --quiet --no-isolation --outdir $(DIST) $$project || exit 1; \
+	done
+	$(BIN)/twine check --strict $(DIST)/*
+
+# A new user's first hour: each README code block run in a fresh venv with only what the
+# README says to install (built wheels from $(DIST)/ + PyPI). Slow: see tests/test_first_hour.py.
+first-hour: dist
+	OMNISESSION_FIRST_HOUR=$(abspath $(DIST)) $(BIN)/pytest -n 2 tests/test_first_hour.py
+
 clean:
-	rm -rf $(VENV) omnisession-demo.db omnisession-demo.db-*
+	rm -rf $(VENV) $(DIST) omnisession-demo.db omnisession-demo.db-*

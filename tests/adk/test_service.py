@@ -14,13 +14,9 @@ from google.adk.sessions.session import Session
 from google.genai import types
 from omnisession import InvalidEntry, SessionKey, open_store
 from omnisession.adk import OmniSessionService, decode_event, encode_event
+from omnisession.adk_testing import ScriptedLlm, reply, user_message
 from omnisession.memory import MemoryStore
-from omnisession_conformance.adk import (
-    ScriptedLlm,
-    reply,
-    rich_event,
-    user_message,
-)
+from omnisession_conformance.adk import rich_event
 
 
 def run(coro: Any) -> Any:
@@ -54,11 +50,13 @@ def _corpus() -> list[Event]:
                 parts=[
                     types.Part(text="thinking", thought=True),
                     types.Part(
-                        executable_code=types.ExecutableCode(code="print(1)", language="PYTHON")
+                        executable_code=types.ExecutableCode(
+                            code="print(1)", language=types.Language.PYTHON
+                        )
                     ),
                     types.Part(
                         code_execution_result=types.CodeExecutionResult(
-                            outcome="OUTCOME_OK", output="1"
+                            outcome=types.Outcome.OUTCOME_OK, output="1"
                         )
                     ),
                     types.Part(file_data=types.FileData(file_uri="gs://b/o", mime_type="text/x")),
@@ -95,11 +93,11 @@ def test_decoding_keeps_adk_behaviour_for_legacy_payloads() -> None:
     assert decoded.actions.state_delta == {"k": 1}
 
 
-def test_unserialisable_state_is_refused_before_anything_is_written() -> None:
-    """A state value that is not JSON gives InvalidEntry and leaves the session as it was."""
+def test_unserialisable_state_is_refused_in_strict_mode_before_anything_is_written() -> None:
+    """strict_state=True: a state value that is not JSON gives InvalidEntry, nothing changes."""
 
     async def scenario() -> None:
-        service = OmniSessionService("memory://")
+        service = OmniSessionService("memory://", strict_state=True)
         session = await service.create_session(app_name="app", user_id="u")
         with pytest.raises(InvalidEntry):
             await service.append_event(
@@ -216,7 +214,7 @@ import asyncio, sys
 from google.adk.agents import LlmAgent
 from google.adk.runners import Runner
 from omnisession.adk import OmniSessionService
-from omnisession_conformance.adk import ScriptedLlm, reply, user_message
+from omnisession.adk_testing import ScriptedLlm, reply, user_message
 
 async def main(url):
     async with OmniSessionService(url) as service:

@@ -18,7 +18,7 @@ from omnisession.adk_store import ADKServiceStore
 from omnisession_conformance.adk import ADKServiceConformance
 from omnisession_conformance.openai_agents import OpenAISessionConformance
 
-from .test_conformance import _TMP_ROOT, known_failure
+from .test_conformance import TMP_ROOT
 from .test_vertex import PER_SESSION_STATE
 from .vertex_fake import FakeAgentEngine, OfflineVertexAiSessionService
 
@@ -31,7 +31,7 @@ class _InMemory:
 
 class _Database:
     async def store(self) -> AsyncIterator[SessionStore]:
-        with tempfile.TemporaryDirectory(dir=_TMP_ROOT) as tmp:
+        with tempfile.TemporaryDirectory(dir=TMP_ROOT) as tmp:
             service = DatabaseSessionService(f"sqlite+aiosqlite:///{tmp}/adk.db")
             async with ADKServiceStore(service, owns_service=True) as store:
                 yield store
@@ -53,25 +53,14 @@ class TestADKBridgeOnDatabase(_Database, ADKServiceConformance):
 
 
 class TestADKBridgeOnVertexAI(_VertexAI, ADKServiceConformance):
-    test_base_create_session_splits_state_by_scope = known_failure(
-        "create_session_splits_state_by_scope", PER_SESSION_STATE, ADKServiceConformance
-    )
-    test_base_state_delta_reaches_every_scope = known_failure(
-        "state_delta_reaches_every_scope", PER_SESSION_STATE, ADKServiceConformance
-    )
-    test_base_list_sessions_oldest_update_first_without_events = known_failure(
-        "list_sessions_oldest_update_first_without_events",
-        PER_SESSION_STATE,
-        ADKServiceConformance,
-    )
-    test_base_delete_session_keeps_user_and_app_state = known_failure(
-        "delete_session_keeps_user_and_app_state", PER_SESSION_STATE, ADKServiceConformance
-    )
-    test_base_runner_tool_state_reaches_later_sessions = known_failure(
-        "runner_tool_state_reaches_later_sessions",
-        PER_SESSION_STATE + ": a tool's user: state is not seen by the user's next session",
-        ADKServiceConformance,
-    )
+    known_failures = {
+        "create_session_splits_state_by_scope": PER_SESSION_STATE,
+        "state_delta_reaches_every_scope": PER_SESSION_STATE,
+        "list_sessions_oldest_update_first_without_events": PER_SESSION_STATE,
+        "delete_session_keeps_user_and_app_state": PER_SESSION_STATE,
+        "runner_tool_state_reaches_later_sessions": PER_SESSION_STATE
+        + ": a tool's user: state is not seen by the user's next session",
+    }
 
 
 class TestOpenAIOnInMemory(_InMemory, OpenAISessionConformance):

@@ -9,6 +9,7 @@ keep are recorded with the reason.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from google.adk.sessions.session import Session
@@ -19,13 +20,13 @@ from omnisession import (
     InvalidEntry,
     SessionKey,
     SessionStore,
+    Unsupported,
     open_store,
 )
-from omnisession.adk_store import META_KEY, ADKServiceStore, HashedIds
+from omnisession.adk_store import META_KEY, ADKServiceStore, HashedIds, PlainIds
 from omnisession_conformance import StoreConformance
 
 from . import run_async
-from .test_conformance import known_failure
 from .vertex_fake import FakeAgentEngine, OfflineVertexAiSessionService
 
 PER_SESSION_STATE = (
@@ -44,6 +45,23 @@ class TestADKVertexAI(StoreConformance):
     """VertexAiSessionService on a fake engine; the second store is a second service
     (its own client) on the same engine."""
 
+    known_failures = {
+        "state_scopes_shared_across_sessions_and_users": PER_SESSION_STATE,
+        "delete_is_idempotent_and_keeps_app_and_user_state": PER_SESSION_STATE
+        + "; deleting a session deletes its app: and user: keys with it",
+        "list_sessions_oldest_update_first": PER_SESSION_STATE
+        + " (the case expects a user: key written in one session to show in the merged "
+        "state of the user's other sessions)",
+        "appends_across_instances_lose_and_duplicate_nothing": NO_CONDITIONAL_WRITE
+        + " commit on the same revision: no entry is lost or duplicated, but two entries "
+        "get the same seq",
+        "pops_across_instances_return_each_item_once": NO_CONDITIONAL_WRITE
+        + " both pop the same newest item",
+        "replace_racing_appends_across_instances": NO_CONDITIONAL_WRITE
+        + " both commit: an append through the other service can land on the replaced "
+        "revision",
+    }
+
     async def store(self) -> AsyncIterator[SessionStore]:
         self.engine = FakeAgentEngine()
         async with ADKServiceStore(OfflineVertexAiSessionService(self.engine)) as store:
@@ -53,28 +71,6 @@ class TestADKVertexAI(StoreConformance):
         async with ADKServiceStore(OfflineVertexAiSessionService(self.engine)) as other:
             yield other
 
-    test_base_state_scopes_shared_across_sessions_and_users = known_failure(
-        "state_scopes_shared_across_sessions_and_users", PER_SESSION_STATE
-    )
-    test_base_delete_is_idempotent_and_keeps_app_and_user_state = known_failure(
-        "delete_is_idempotent_and_keeps_app_and_user_state",
-        PER_SESSION_STATE + "; deleting a session deletes its app: and user: keys with it",
-    )
-    test_base_list_sessions_oldest_update_first = known_failure(
-        "list_sessions_oldest_update_first",
-        PER_SESSION_STATE + " (the case expects a user: key written in one session to show "
-        "in the merged state of the user's other sessions)",
-    )
-    test_base_appends_across_instances_lose_and_duplicate_nothing = known_failure(
-        "appends_across_instances_lose_and_duplicate_nothing",
-        NO_CONDITIONAL_WRITE + " commit on the same revision: no entry is lost or duplicated, "
-        "but two entries get the same seq",
-    )
-    test_base_pops_across_instances_return_each_item_once = known_failure(
-        "pops_across_instances_return_each_item_once",
-        NO_CONDITIONAL_WRITE + " both pop the same newest item",
-    )
-
 
 def _store(engine: FakeAgentEngine) -> ADKServiceStore:
     return ADKServiceStore(OfflineVertexAiSessionService(engine))
@@ -82,7 +78,7 @@ def _store(engine: FakeAgentEngine) -> ADKServiceStore:
 
 def test_declares_persistence_but_not_local_guarantees() -> None:
     store = _store(FakeAgentEngine())
-    assert store.capabilities == {Capability.BASE, Capability.PERSISTENT}
+    assert store.capabilities == {Capability.BASE, Capability.REPLACE, Capability.PERSISTENT}
     assert isinstance(store.ids, HashedIds)
 
 
@@ -168,7 +164,7 @@ async def test_get_user_state_falls_back_to_a_session_of_the_user() -> None:
 
 
 @run_async
-async def test_a_session_written_by_adk_directly_is_listed_and_its_events_skipped() -> None:
+async def test_a_session_written_by_adk_directly_reads_as_entries() -> None:
     engine = FakeAgentEngine()
     service = OfflineVertexAiSessionService(engine)
     store = ADKServiceStore(service, ids=_AdkIds())
@@ -178,9 +174,50 @@ async def test_a_session_written_by_adk_directly_is_listed_and_its_events_skippe
     await service.append_event(adk_session, ADKEvent(author="user", invocation_id="i"))
     key = SessionKey("app", "u", "native")
     record = await store.get_session(key)
-    assert record is not None and record.events == [] and record.revision == 0
+    assert record is not None and record.revision == 0
+    assert [(e.seq, e.data["author"]) for e in record.events] == [(1, "user")]
     await store.append_event(key, {"i": 1})
-    assert await store.get_items(key) == [{"i": 1}]
+    assert await store.get_items(key) == [record.events[0].data, {"i": 1}]
+    assert [e.seq for e in (await store.get_events(key)).events] == [1, 2]
+
+
+def test_ids_url_option_picks_how_keys_are_spelled(monkeypatch: pytest.MonkeyPatch) -> None:
+    import google.adk.sessions.vertex_ai_session_service as vertex
+
+    def offline(
+        project: str | None, location: str | None, engine: str, **_: Any
+    ) -> OfflineVertexAiSessionService:
+        return OfflineVertexAiSessionService(FakeAgentEngine(), engine)
+
+    monkeypatch.setattr(vertex, "VertexAiSessionService", offline)
+    plain = open_store("adk+vertexai://p/l/4242?ids=plain")
+    assert isinstance(plain, ADKServiceStore) and isinstance(plain.ids, PlainIds)
+    assert plain.ids.app_anchor("app") is None  # no shared scopes on the Agent Engine
+    hashed = open_store("adk+vertexai://p/l/4242")
+    assert isinstance(hashed, ADKServiceStore) and isinstance(hashed.ids, HashedIds)
+
+
+@run_async
+async def test_erase_deletes_a_users_sessions_as_the_engine_keeps_no_scope() -> None:
+    engine = FakeAgentEngine()
+    store = _store(engine)
+    mine = [SessionKey("app", "ada", "s1"), SessionKey("app", "ada", "s2")]
+    kept = [SessionKey("app", "bob", "s1"), SessionKey("other", "ada", "s1")]
+    for key in mine + kept:
+        await store.create_session(key, {"user:name": key.user_id})
+    assert await store.erase_user("app", "ada") == 2
+    assert await store.erase_user("app", "ada") == 0  # idempotent
+    for key in mine:
+        assert await store.get_session(key) is None
+    for key in kept:
+        assert await store.get_session(key) is not None
+    assert await store.get_user_state("app", "ada") == {}
+    assert await store.erase_app("app") == 1
+    assert await store.get_session(kept[1]) is not None, "another app's sessions stay"
+    with pytest.raises(Unsupported, match="no apps"):
+        await store.list_apps()
+    with pytest.raises(Unsupported, match="per session"):
+        await store.update_app_state("app", {"k": 1})
 
 
 class _AdkIds:

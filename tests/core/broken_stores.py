@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from omnisession.memory import MemoryStore
@@ -22,11 +22,42 @@ class RacyPop(MemoryStore):
         return items[0]
 
 
+class _FlatScopes(dict[Any, Any]):
+    """A user-scope table keyed by "app:user" text instead of the (app, user) pair."""
+
+    @staticmethod
+    def _flat(key: Any) -> Any:
+        return f"{key[0]}:{key[1]}" if isinstance(key, tuple) else key
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return super().get(self._flat(key), default)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        return super().setdefault(self._flat(key), default)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        return super().pop(self._flat(key), *default)
+
+    def __getitem__(self, key: Any) -> Any:
+        return super().__getitem__(self._flat(key))
+
+    def __delitem__(self, key: Any) -> None:
+        super().__delitem__(self._flat(key))
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(self._flat(key))
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter([tuple(flat.split(":", 1)) for flat in list(super().__iter__())])
+
+
 class CollidingUserScope(MemoryStore):
     """Keys the user scope as "app:user", so ("a:b", "c") and ("a", "b:c") share state."""
 
-    def _user_scope(self, app_name: str, user_id: str) -> object:
-        return f"{app_name}:{user_id}"
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name)
+        if not isinstance(self._engine.user_state, _FlatScopes):
+            self._engine.user_state = _FlatScopes(self._engine.user_state)
 
 
 class BatchesInterleave(MemoryStore):

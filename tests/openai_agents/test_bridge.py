@@ -177,7 +177,7 @@ async def test_url_session_owns_and_closes_its_store(
     assert store.closed == 1
     await session.aclose()  # idempotent: the store is not closed twice
     assert store.closed == 1
-    with pytest.raises(SessionClosed, match="was closed"):
+    with pytest.raises(SessionClosed, match="OmniSession is closed"):
         await session.get_items()
 
     with pytest.raises(RuntimeError, match="boom"):
@@ -236,7 +236,7 @@ async def test_update_state_rejects_bad_input_and_writes_nothing(sqlite_store: A
     await session.update_state({"count": 1})
     with pytest.raises(ValueError, match=r"temp: keys are never stored \(temp:scratch\)"):
         await session.update_state({"count": 2, "temp:scratch": 1})
-    with pytest.raises(InvalidEntry, match="not JSON-serialisable"):
+    with pytest.raises(InvalidEntry, match="not storable JSON"):
         await session.update_state({"count": 3, "blob": object()})
     with pytest.raises(TypeError, match="takes a mapping"):
         await session.update_state([("count", 4)])  # type: ignore[arg-type]

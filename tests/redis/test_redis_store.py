@@ -12,12 +12,10 @@ import asyncio
 import gc
 import os
 import shutil
-import subprocess
-import time
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,9 +23,10 @@ import pytest
 from omnisession import BackendUnavailable, Capability, SessionKey, StaleSession, open_store
 from omnisession_redis import RedisStore
 from omnisession_redis.keys import KeyLayout
+from omnisession_redis.testing import LocalServer
 from redis.asyncio import Redis
 
-from ..targets.redis import REDIS_URL, _free_port, _redis_url
+from ..targets.redis import REDIS_URL, free_port, redis_url
 
 pytestmark = pytest.mark.redis
 
@@ -48,7 +47,7 @@ def key(session: str = "s", user: str = "u") -> SessionKey:
 @asynccontextmanager
 async def redis_store(**options: Any) -> AsyncIterator[tuple[RedisStore, Redis]]:
     """A store on its own prefix of the machine's Redis, and an admin client."""
-    async with _redis_url() as url, open_store(url, **options) as store:
+    async with redis_url() as url, open_store(url, **options) as store:
         admin = Redis.from_url(REDIS_URL)
         try:
             assert isinstance(store, RedisStore)
@@ -112,39 +111,43 @@ def test_one_store_serves_every_event_loop_and_thread() -> None:
 # -- TTL ---------------------------------------------------------------------------------
 
 
-def test_session_expires_and_every_write_refreshes_its_ttl() -> None:
-    """ttl=1: a write resets every key of the session to the full TTL; then it expires,
-    disappears from listings and its index entry is cleaned up."""
+def test_every_write_refreshes_every_ttl_and_an_expired_session_is_gone() -> None:
+    """ttl/user_ttl/app_ttl: a write gives every key of the session, both index entries
+    and both scopes their full TTL again; a session aged past its TTL reads as missing,
+    leaves the listing and its index entry is cleaned up. (No sleeping: the store's
+    conformance probe ages the keys.)"""
 
     async def scenario() -> None:
-        async with redis_store(ttl=1, user_ttl=60, app_ttl=120) as (store, admin):
+        async with redis_store(ttl=60, user_ttl=600, app_ttl=1200) as (store, admin):
             k = key()
             layout = KeyLayout(store.prefix)
             await store.create_session(k, {"s": 1, "user:u": 1, "app:a": 1})
-            await store.append_event(k, {"i": 0})
-            session_keys = layout.session(k)
-            index_keys = [layout.user(k.app_name, k.user_id)[1], layout.app(k.app_name)[1]]
-            await asyncio.sleep(0.5)
-            before = [await admin.pttl(name) for name in session_keys]
-            assert all(0 < ttl <= 500 for ttl in before), before
-            await store.append_event(k, {"i": 1})
-            after = [await admin.pttl(name) for name in session_keys + index_keys]
-            assert all(500 < ttl <= 1000 for ttl in after), after
-            # user and app scopes have their own TTLs, refreshed by the same write
-            assert 1000 < await admin.pttl(layout.user(k.app_name, k.user_id)[0]) <= 60_000
-            assert 60_000 < await admin.pttl(layout.app(k.app_name)[0]) <= 120_000
+            await store.append_event(k, {"i": 0}, state_delta={"x": 1})
+            await store.conformance_age(k, 30)
+            assert all(
+                left is not None and left <= 30 for left in await store.conformance_expiries(k)
+            )
+            await store.append_event(k, {"i": 1}, state_delta={"user:v": 2})
+            session_keys = [name for name in layout.session(k) if await admin.exists(name)]
+            assert len(session_keys) == 6, "meta, state, events, times, deltas and base"
+            user_state, user_index, _ = layout.user(k.app_name, k.user_id)
+            app_state, app_index, _, app_users = layout.app(k.app_name)
+            for name in [*session_keys, user_index, app_index]:
+                assert 30_000 < await admin.pttl(name) <= 60_000, name
+            assert 60_000 < await admin.pttl(user_state) <= 600_000
+            assert 600_000 < await admin.pttl(app_state) <= 1_200_000
+            assert 60_000 < await admin.pttl(app_users) <= 600_000
             other = key("other")
             await store.create_session(other)
-            deadline = time.monotonic() + 1.5
-            while await store.get_session(k) is not None:
-                assert time.monotonic() < deadline, "the session did not expire"
-                await asyncio.sleep(0.05)
+            await store.conformance_age(k, 120)
+            assert await store.get_session(k) is None
             assert await store.get_items(k) == []
-            # 'other' may or may not have expired by now; k must be gone from the listing
             listed = [r.key for r in (await store.list_sessions(k.app_name)).sessions]
-            assert k not in listed
-            assert await admin.zscore(index_keys[1], KeyLayout.app_member(k)) is None
-            assert await store.get_user_state(k.app_name, k.user_id) == {"u": 1}
+            assert listed == [other]
+            assert await admin.zscore(app_index, KeyLayout.app_member(k)) is None
+            assert await store.get_user_state(k.app_name, k.user_id) == {"u": 1, "v": 2}
+            recreated = await store.create_session(k)
+            assert recreated.state == {"user:u": 1, "user:v": 2, "app:a": 1}
 
     run(scenario())
 
@@ -239,7 +242,7 @@ def test_connection_killed_while_a_write_waits_raises_and_commits_nothing() -> N
 
 def test_unreachable_server_raises_backend_unavailable_for_every_call() -> None:
     async def scenario() -> None:
-        port = _free_port()
+        port = free_port()
         async with open_store(f"redis://127.0.0.1:{port}/0?socket_connect_timeout=2") as store:
             k = key()
             calls: list[Awaitable[Any]] = [
@@ -261,70 +264,27 @@ def test_unreachable_server_raises_backend_unavailable_for_every_call() -> None:
     run(scenario())
 
 
-@contextmanager
-def standalone_server(directory: Path) -> Iterator[tuple[int, Any]]:
-    """A redis-server with an append-only file and a Unix socket ``directory/redis.sock``;
-    yields its port and a restart function."""
-    port = _free_port()
-    process: list[subprocess.Popen[bytes]] = []
-
-    def start() -> None:
-        process[:] = [
-            subprocess.Popen(
-                [
-                    "redis-server",
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--dir",
-                    str(directory),
-                    "--appendonly",
-                    "yes",
-                    "--appendfsync",
-                    "always",
-                    "--save",
-                    "",
-                    "--unixsocket",
-                    str(directory / "redis.sock"),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        ]
-        deadline = time.monotonic() + 10
-        while (
-            subprocess.run(
-                ["redis-cli", "-p", str(port), "PING"], capture_output=True, text=True
-            ).stdout.strip()
-            != "PONG"
-        ):
-            assert process[0].poll() is None, "redis-server exited"
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)  # polling for readiness
-
-    def restart() -> None:
-        subprocess.run(["redis-cli", "-p", str(port), "SHUTDOWN"], capture_output=True)
-        process[0].wait(timeout=10)
-        start()
-
-    start()
-    try:
-        yield port, restart
-    finally:
-        if process and process[0].poll() is None:
-            process[0].terminate()
-            process[0].wait(timeout=10)
+def persisting_server(directory: Path) -> LocalServer:
+    """A redis-server of our own with an append-only file and a Unix socket in ``directory``."""
+    return LocalServer(
+        {
+            "appendonly": "yes",
+            "appendfsync": "always",
+            "unixsocket": str(directory / "redis.sock"),
+        },
+        directory=str(directory),
+        owns_directory=False,
+    )
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 def test_restarted_server_keeps_sessions_intact(tmp_path: Path) -> None:
     """A persisting server restarts under an open store: the store reconnects and
     every committed session, event, scope and revision is there, still writable."""
-    with standalone_server(tmp_path) as (port, restart):
+    with persisting_server(tmp_path) as server:
 
         async def scenario() -> None:
-            url = f"redis://127.0.0.1:{port}/0?persistent=true"
+            url = f"{server.url}?persistent=true"
             async with open_store(url) as store:
                 assert Capability.PERSISTENT in store.capabilities
                 k = key()
@@ -333,7 +293,7 @@ def test_restarted_server_keeps_sessions_intact(tmp_path: Path) -> None:
                 await store.pop_item(k)
                 before = await store.get_session(k)
                 assert before is not None
-                await asyncio.to_thread(restart)
+                await asyncio.to_thread(server.restart)
                 try:
                     after = await store.get_session(k)
                 except BackendUnavailable:
@@ -351,13 +311,13 @@ def test_restarted_server_keeps_sessions_intact(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 def test_unix_socket_urls_reach_the_server(tmp_path: Path) -> None:
-    with standalone_server(tmp_path) as (port, _):
+    with persisting_server(tmp_path) as server:
 
         async def scenario() -> None:
             socket_url = f"unix://{tmp_path / 'redis.sock'}?db=3&prefix=sock"
             async with (
                 open_store(socket_url) as over_socket,
-                open_store(f"redis://127.0.0.1:{port}/3?prefix=sock") as over_tcp,
+                open_store(f"redis://127.0.0.1:{server.port}/3?prefix=sock") as over_tcp,
             ):
                 k = key()
                 await over_socket.add_items(k, [{"via": "unix"}])
@@ -399,13 +359,21 @@ async def monitor(admin_url: str, names: list[str]) -> AsyncIterator[list[str]]:
         await admin.aclose()
 
 
-async def warm_up(store: RedisStore, k: SessionKey) -> None:
-    """Run every script once on ``k``'s slots, so they are loaded and connections open."""
+async def warm_up(store: RedisStore, k: SessionKey, fork: SessionKey | None = None) -> None:
+    """Run every script once on ``k``'s slots (and a fork's to ``fork``), so they are
+    loaded and connections are open."""
     await store.create_session(k, {"app:w": 1, "user:w": 1})
     await store.append_event(k, {"warm": True})
     await store.update_state(k, {"w": 1})
     await store.add_items(k, [{}])
     await store.pop_item(k)
+    await store.get_events(k)
+    await store.update_app_state(k.app_name, {"w": 1})
+    if fork is not None:
+        await store.fork_session(k, fork, up_to=1)
+        await store.delete_session(fork)
+        await store.fork_session(k, fork)
+        await store.delete_session(fork)
     await store.clear_session(k)
     await store.get_session(k)
     await store.get_items(k)
@@ -413,14 +381,15 @@ async def warm_up(store: RedisStore, k: SessionKey) -> None:
 
 
 def test_every_write_is_one_round_trip_and_scripts_reload_after_flush() -> None:
-    """One EVALSHA per contract write (counted by the server's MONITOR); after
-    SCRIPT FLUSH the store reloads its scripts and keeps working."""
+    """One EVALSHA per contract write, fork and page of history (counted by the
+    server's MONITOR); after SCRIPT FLUSH the store reloads its scripts and keeps
+    working."""
 
     async def scenario() -> None:
         name = f"rtt-{uuid.uuid4().hex[:8]}"
         async with redis_store(client_name=name) as (store, admin):
-            k = key()
-            await warm_up(store, k)
+            k, fork = key(), key("fork")
+            await warm_up(store, k, fork)
             writes: list[tuple[str, Any]] = [
                 ("create_session", lambda: store.create_session(k, {"s": 1, "app:a": 1})),
                 (
@@ -435,6 +404,9 @@ def test_every_write_is_one_round_trip_and_scripts_reload_after_flush() -> None:
                 ("clear_session", lambda: store.clear_session(k)),
                 ("get_session", lambda: store.get_session(k, last=5)),
                 ("get_items", lambda: store.get_items(k, 20)),
+                ("get_events", lambda: store.get_events(k, page_size=20)),
+                ("fork_session", lambda: store.fork_session(k, fork, up_to=1)),
+                ("update_app_state", lambda: store.update_app_state(k.app_name, {"a": 2})),
                 ("delete_session", lambda: store.delete_session(k)),
             ]
             counts = {}
@@ -451,6 +423,9 @@ def test_every_write_is_one_round_trip_and_scripts_reload_after_flush() -> None:
                 "clear_session": ["EVALSHA"],
                 "get_session": ["EVALSHA"],
                 "get_items": ["ZRANGE"],
+                "get_events": ["EVALSHA"],
+                "fork_session": ["EVALSHA"],
+                "update_app_state": ["EVALSHA"],
                 "delete_session": ["EVALSHA"],
             }
             await admin.script_flush()
@@ -496,7 +471,7 @@ def test_since_uses_the_time_index_and_keeps_append_order() -> None:
             record = await store.get_session(k, since=10.0, last=3)
             assert record is not None
             assert [e.data["i"] for e in record.events] == [2, 3]
-            assert await store.get_items(k, limit=10**30) == [{"i": i} for i in range(5)]
+            assert await store.get_items(k, limit=2**63 - 1) == [{"i": i} for i in range(5)]
 
     run(scenario())
 

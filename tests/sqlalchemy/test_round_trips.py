@@ -108,6 +108,12 @@ def test_each_operation_sends_the_fewest_commands() -> None:
                         "add_items": lambda: store.add_items(k, items),
                         "pop_item": lambda: store.pop_item(k),
                         "append_event": lambda: store.append_event(k, {"x": 1}),
+                        "update_state": lambda: store.update_state(k, {"s": 1}),
+                        "get_events": lambda: store.get_events(k, page_size=20),
+                        "fork_session": lambda: store.fork_session(  # type: ignore[attr-defined]
+                            k, SessionKey("round-trips", "u", "fork")
+                        ),
+                        "erase_user": lambda: store.erase_user("round-trips", "u"),  # type: ignore[attr-defined]
                     }
                     counts = {
                         name: await counter.count(make()) for name, make in operations.items()
@@ -119,6 +125,14 @@ def test_each_operation_sends_the_fewest_commands() -> None:
             "add_items": 3,  # BEGIN + upsert reserving seqs, INSERT ... SELECT, COMMIT
             "pop_item": 4,  # BEGIN + lock, DELETE ... RETURNING, bump, COMMIT
             "append_event": 4,  # BEGIN + lock, update, insert, COMMIT
+            "update_state": 3,  # BEGIN + lock, update, COMMIT
+            "get_events": 1,
+            # BEGIN + lock source, newest seq, INSERT session, INSERT ... SELECT events,
+            # read the target's scopes, COMMIT
+            "fork_session": 6,
+            # BEGIN + lock the user's sessions, DELETE events, DELETE sessions,
+            # DELETE user scope, COMMIT
+            "erase_user": 5,
         }
 
     asyncio.run(scenario())

@@ -1,101 +1,36 @@
 """dynamodb:// and s3:// against moto in server mode on 127.0.0.1.
 
-One moto server per test process (pytest-xdist worker), started on first use
-and stopped at exit. Isolation per test: a fresh DynamoDB table, or a fresh
-key prefix in the worker's S3 bucket; both are removed afterwards. moto gets
-dummy credentials only if none are set.
+The isolation helpers of ``omnisession_aws.testing`` do the work: one moto
+server per test process (pytest-xdist worker), started on first use and
+stopped at exit; per test a fresh DynamoDB table, or a fresh key prefix in
+the worker's S3 bucket, both removed afterwards. moto gets dummy credentials
+only if none are set.
+
+S3 declares ``lifecycle`` but cannot win one race (see
+``omnisession_aws.capabilities``): its binding lists those cases as known
+failures (``racy``: most runs show the orphan, a lucky one may not), so the
+report shows why.
 """
 
 from __future__ import annotations
 
-import atexit
-import os
-import threading
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from omnisession_aws.testing import isolated_dynamodb_url, isolated_s3_url
+from omnisession_conformance import racy
 
 from . import Target
 
-REGION = "us-east-1"
-_lock = threading.Lock()
-_server: Any = None
-_bucket: str | None = None
+S3_SCOPE_RACE = racy(
+    "S3 has no multi-object transaction: a create writes its app:/user: scope object right "
+    "after its session head commits, so an erase running between the two deletes the session "
+    "and then the create writes its scope keys (see omnisession_aws.capabilities)"
+)
+S3_KNOWN_FAILURES = {
+    "erase_racing_creates_leaves_no_orphan_scope": S3_SCOPE_RACE,
+    "erase_racing_creates_across_instances": S3_SCOPE_RACE,
+}
 
 
-def _dummy_credentials() -> None:
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
-        os.environ.setdefault(name, value)
-
-
-def endpoint_url() -> str:
-    """The endpoint of this process's moto server, started on first call."""
-    global _server
-    with _lock:
-        if _server is None:
-            from omnisession_aws.testing import SerializedMotoServer
-
-            _dummy_credentials()
-            _server = SerializedMotoServer().start()
-            atexit.register(_server.stop)
-        url: str = _server.endpoint_url
-        return url
-
-
-_clients: dict[str, Any] = {}
-
-
-def _client(service: str) -> Any:
-    """A boto3 client on the moto server, one per service (clients are thread-safe)."""
-    endpoint = endpoint_url()
-    with _lock:
-        if service not in _clients:
-            import boto3
-
-            _clients[service] = boto3.client(service, region_name=REGION, endpoint_url=endpoint)
-        return _clients[service]
-
-
-@asynccontextmanager
-async def _dynamodb_url() -> AsyncIterator[str]:
-    from omnisession_aws import create_table
-
-    table = f"t-{uuid.uuid4().hex}"
-    create_table(table, client=_client("dynamodb"))
-    try:
-        yield f"dynamodb://{table}?region={REGION}&endpoint_url={endpoint_url()}"
-    finally:
-        _client("dynamodb").delete_table(TableName=table)
-
-
-def _worker_bucket() -> str:
-    global _bucket
-    client = _client("s3")
-    with _lock:
-        if _bucket is None:
-            from omnisession_aws import create_bucket
-
-            name = f"omnisession-{uuid.uuid4().hex[:16]}"
-            create_bucket(name, client=client)
-            _bucket = name
-        return _bucket
-
-
-@asynccontextmanager
-async def _s3_url() -> AsyncIterator[str]:
-    bucket = _worker_bucket()
-    prefix = f"t-{uuid.uuid4().hex}"
-    try:
-        yield f"s3://{bucket}/{prefix}?region={REGION}&endpoint_url={endpoint_url()}"
-    finally:
-        client = _client("s3")
-        for page in client.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=prefix + "/"
-        ):
-            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
-            if keys:
-                client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-
-
-TARGETS = [Target("dynamodb", _dynamodb_url), Target("s3", _s3_url)]
+TARGETS = [
+    Target("dynamodb", isolated_dynamodb_url),
+    Target("s3", isolated_s3_url, known_failures=S3_KNOWN_FAILURES),
+]

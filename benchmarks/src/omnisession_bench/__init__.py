@@ -8,4 +8,4 @@ the same engine in the same run.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

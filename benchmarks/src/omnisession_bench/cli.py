@@ -11,7 +11,7 @@ from typing import Any
 
 from . import __version__
 from .environment import machine, versions
-from .report import flatness, render_text
+from .report import flatness, partial_loads, render_text
 from .runner import LAYERS, OMNI, BenchConfig, EngineReport, histories_for, run_bench
 
 __all__ = ["bench_main", "report_document"]
@@ -38,6 +38,15 @@ def report_document(report: EngineReport) -> dict[str, Any]:
             "growth": f.growth,
         }
         for f in flatness(report)
+    ]
+    document["partial_loads"] = [
+        {
+            "subject": load.subject,
+            "op": load.op,
+            "median_ms": {str(history): ms for history, ms in load.medians},
+            "growth": load.growth,
+        }
+        for load in partial_loads(report)
     ]
     return document
 

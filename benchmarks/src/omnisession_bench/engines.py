@@ -7,16 +7,26 @@ implementations share tables or keys:
 ========== ===================================================================
 engine      peers
 ========== ===================================================================
-sqlite      OpenAI ``SQLiteSession``, ``SQLAlchemySession`` (aiosqlite);
+sqlite      OpenAI ``SQLiteSession``, ``AsyncSQLiteSession`` (aiosqlite),
+            ``AdvancedSQLiteSession`` (branching and usage tables on top of
+            ``SQLiteSession``), ``SQLAlchemySession`` (aiosqlite);
             ADK ``SqliteSessionService``, ``DatabaseSessionService`` (aiosqlite).
-            Files in a temporary directory next to the omnisession database.
+            One file per peer, in a temporary directory next to the
+            omnisession database.
 postgresql  ``SQLAlchemySession`` and ``DatabaseSessionService`` (asyncpg), in a
             schema of their own created for the run and dropped after it.
 mysql       ``SQLAlchemySession`` and ``DatabaseSessionService`` (asyncmy), in a
             database of their own created for the run and dropped after it.
-redis       ``RedisSession`` under a key prefix of its own, deleted after the run.
+redis       OpenAI ``RedisSession`` and ADK ``RedisSessionService``
+            (``google.adk.integrations.redis``), each under a key prefix of its
+            own, deleted after the run.
 memory      ADK ``InMemorySessionService``.
 ========== ===================================================================
+
+The SDK's SQLite sessions get one object per session id (``SQLiteSession``
+serialises every object on a file through one in-process lock, and
+``AsyncSQLiteSession`` holds one connection per object), as an application
+keeps one session object per conversation.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from .subjects import (
     OpenAISubject,
     database_service_filler,
     in_memory_filler,
+    redis_service_filler,
     sqlite_service_filler,
 )
 
@@ -134,7 +145,11 @@ def _peer_directory(path: str) -> str:
 
 async def _sqlite_peers(url: str, peers: Peers, batch: int) -> None:
     from agents import SQLiteSession
-    from agents.extensions.memory import SQLAlchemySession
+    from agents.extensions.memory import (
+        AdvancedSQLiteSession,
+        AsyncSQLiteSession,
+        SQLAlchemySession,
+    )
     from google.adk.sessions import DatabaseSessionService
     from google.adk.sessions.sqlite_session_service import SqliteSessionService
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -142,7 +157,7 @@ async def _sqlite_peers(url: str, peers: Peers, batch: int) -> None:
 
     path = _sqlite_path(url)
     if path is None:
-        sqlite_session_path = ":memory:"
+        sqlite_session_path = async_session_path = advanced_session_path = ":memory:"
         engine = create_async_engine(
             "sqlite+aiosqlite://",
             poolclass=StaticPool,
@@ -158,6 +173,8 @@ async def _sqlite_peers(url: str, peers: Peers, batch: int) -> None:
 
         peers.cleanups.append(remove_directory)
         sqlite_session_path = os.path.join(directory, "openai_sqlite_session.db")
+        async_session_path = os.path.join(directory, "openai_async_sqlite_session.db")
+        advanced_session_path = os.path.join(directory, "openai_advanced_sqlite_session.db")
         engine = create_async_engine(
             "sqlite+aiosqlite:///" + os.path.join(directory, "openai_sqlalchemy_session.db")
         )
@@ -170,6 +187,24 @@ async def _sqlite_peers(url: str, peers: Peers, batch: int) -> None:
         OpenAISubject(
             "SQLiteSession",
             lambda sid: SQLiteSession(sid, db_path=sqlite_session_path),
+            peer=True,
+            share_objects=True,
+        )
+    )
+    peers.openai.append(
+        OpenAISubject(
+            "AsyncSQLiteSession",
+            lambda sid: AsyncSQLiteSession(sid, db_path=async_session_path),
+            peer=True,
+            share_objects=True,
+        )
+    )
+    peers.openai.append(
+        OpenAISubject(
+            "AdvancedSQLiteSession",
+            lambda sid: AdvancedSQLiteSession(
+                session_id=sid, db_path=advanced_session_path, create_tables=True
+            ),
             peer=True,
             share_objects=True,
         )
@@ -273,18 +308,27 @@ async def _server_sql_peers(
 async def _redis_peers(url: str, run_id: str, peers: Peers) -> None:
     import redis.asyncio as redis_asyncio
     from agents.extensions.memory import RedisSession
+    from google.adk.integrations.redis import RedisSessionService, RedisSessionServiceConfig
 
     parts = urlsplit(url)
     if "cluster" in parts.scheme:
-        peers.notes.append("RedisSession writes need a standalone Redis; no peer on a cluster")
+        peers.notes.append(
+            "RedisSession and RedisSessionService need a standalone Redis; no peer on a cluster"
+        )
         return
-    client = redis_asyncio.from_url(parts._replace(query="").geturl())
+    server_url = parts._replace(query="").geturl()
+    client = redis_asyncio.from_url(server_url)
+    # RedisSessionService builds its own client with decode_responses=True; one like it.
+    adk_client = redis_asyncio.from_url(server_url, decode_responses=True)
     prefix = f"omnisession-bench-peer:{run_id}"
+    adk_prefix = f"omnisession-bench-adk:{run_id}:"
 
     async def delete_keys() -> None:
-        async for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-            await client.delete(key)
+        for pattern in (f"{prefix}:*", f"{adk_prefix}*"):
+            async for key in client.scan_iter(match=pattern, count=1000):
+                await client.delete(key)
         await client.aclose()
+        await adk_client.aclose()
 
     peers.cleanups.append(delete_keys)
     peers.openai.append(
@@ -292,5 +336,19 @@ async def _redis_peers(url: str, run_id: str, peers: Peers) -> None:
             "RedisSession",
             lambda sid: RedisSession(sid, redis_client=client, key_prefix=prefix),
             peer=True,
+        )
+    )
+    # Defaults of the service (TTL of 7 days on every key) except the key prefix.
+    adk_service = RedisSessionService(
+        RedisSessionServiceConfig(uri=server_url, key_prefix=adk_prefix),
+        redis_client=adk_client,
+    )
+    peers.adk.append(
+        ADKSubject(
+            "RedisSessionService",
+            adk_service,
+            redis_service_filler(adk_service),
+            peer=True,
+            close=_noop,
         )
     )

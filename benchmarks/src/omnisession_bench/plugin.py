@@ -40,9 +40,10 @@ def omnisession_register_commands(subparsers: argparse._SubParsersAction[Any]) -
             "Median and p99 latency of every store operation at several history sizes, and "
             "throughput with concurrent writers. --compare runs the frameworks' own session "
             "stores on the same engine in the same run and prints peer/omnisession ratios. "
-            "The run works in an app of its own (omnisession-bench-<run id>) and deletes its "
-            "sessions afterwards; the user and app state it wrote stay (the store contract "
-            "has no way to delete a scope)."
+            "The run works in an app of its own (omnisession-bench-<run id>) and erases it "
+            "afterwards (erase_app: its sessions, app and user state) on every store with the "
+            "lifecycle capability; on a store without it, the sessions are deleted and the "
+            "user and app state stay."
         ),
     )
     bench.add_argument(

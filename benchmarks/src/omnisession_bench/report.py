@@ -5,9 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .runner import NEWEST_20, OMNI, OP_LABELS, OPS, EngineReport, Result
+from .runner import NEWEST_20, OMNI, OP_LABELS, OPS, EngineReport, Result, op_label
 
-__all__ = ["Flatness", "flatness", "layer_tables", "render_markdown", "render_text"]
+__all__ = [
+    "PARTIAL_OPS",
+    "Flatness",
+    "PartialLoad",
+    "flatness",
+    "layer_tables",
+    "partial_loads",
+    "partial_table",
+    "render_markdown",
+    "render_text",
+]
+
+#: ADK partial loads (``GetSessionConfig(num_recent_events=20)``): the service read, and a
+#: whole Runner turn that loads the session with it.
+PARTIAL_OPS = ("get_session_last20_flat", "runner_turn")
 
 LAYER_TITLES = {
     "store": "omnisession store contract (no framework objects)",
@@ -58,6 +72,63 @@ def flatness(report: EngineReport) -> list[Flatness]:
         if a is not None and b is not None and a.median_ms and b.median_ms:
             found.append(Flatness(r.layer, r.subject, r.op, small, large, a.median_ms, b.median_ms))
     return found
+
+
+@dataclass(frozen=True)
+class PartialLoad:
+    """One ADK subject's partial-load figure at every history size (median ms)."""
+
+    subject: str
+    op: str
+    medians: tuple[tuple[int, float], ...]
+
+    @property
+    def growth(self) -> float:
+        """Median at the largest history over the median at the smallest."""
+        return self.medians[-1][1] / self.medians[0][1]
+
+
+def partial_loads(report: EngineReport) -> list[PartialLoad]:
+    """ADK reads with ``num_recent_events=20`` and Runner turns, per subject, by history."""
+    histories = sorted(report.config.get("histories") or [])
+    found: list[PartialLoad] = []
+    subjects: list[str] = []
+    for r in report.results:
+        if r.layer == "adk" and r.subject not in subjects:
+            subjects.append(r.subject)
+    subjects.sort(key=lambda name: name != OMNI)
+    index = {
+        (r.subject, r.op, r.history): r.median_ms
+        for r in report.results
+        if r.layer == "adk" and r.error is None and r.median_ms
+    }
+    for op in PARTIAL_OPS:
+        for subject in subjects:
+            medians = tuple(
+                (h, index[(subject, op, h)]) for h in histories if (subject, op, h) in index
+            )
+            if len(medians) >= 2:
+                found.append(PartialLoad(subject, op, medians))
+    return found
+
+
+def partial_table(report: EngineReport) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of :func:`partial_loads`: median ms at each history, and the growth."""
+    loads = partial_loads(report)
+    histories = sorted(report.config.get("histories") or [])
+    header = ["subject", "operation", *(f"@{h:,} ms" for h in histories), "growth"]
+    rows = []
+    for load in loads:
+        by_history = dict(load.medians)
+        rows.append(
+            [
+                load.subject,
+                OP_LABELS[load.op],
+                *(_ms(by_history[h]) if h in by_history else "" for h in histories),
+                f"x{load.growth:.2f}",
+            ]
+        )
+    return header, rows
 
 
 def _latency(result: Result | None) -> str:
@@ -112,7 +183,8 @@ def layer_tables(report: EngineReport) -> list[tuple[str, list[str], list[list[s
                     keys.append((op, r.history))
         rows: list[list[str]] = []
         for op, history in keys:
-            row = [OP_LABELS.get(op, op), "" if history is None else f"{history:,}"]
+            label = op_label(op, report.config.get("writers"))
+            row = [label, "" if history is None else f"{history:,}"]
             row += [_latency(index.get((s, op, history))) for s in subjects]
             for p in peer_names:
                 value = ratios.get((layer, p, op, history))
@@ -174,6 +246,10 @@ def render_text(report: EngineReport) -> str:
                 f"  {f.layer:6} {f.subject:24} {OP_LABELS[f.op]:24} "
                 f"{_ms(f.small_ms):>8} -> {_ms(f.large_ms):>8} ms  (x{f.growth:.2f})"
             )
+    header, rows = partial_table(report)
+    if rows:
+        lines += ["", "ADK partial loads (GetSessionConfig(num_recent_events=20)):"]
+        lines += ["  " + line for line in _align(header, rows)]
     errors = _errors(report)
     if errors:
         lines += ["", "failures:", *(f"  {e}" for e in errors)]
@@ -221,6 +297,16 @@ def render_markdown(report: EngineReport) -> str:
                 for f in flat
             ],
         )
+    header, rows = partial_table(report)
+    if rows:
+        lines += [
+            "",
+            "ADK partial loads: `get_session` with `GetSessionConfig(num_recent_events=20)`, and a "
+            "whole Runner turn with `RunConfig(get_session_config=...)` of the same config "
+            "(median ms):",
+            "",
+            *_md_table(header, rows),
+        ]
     errors = _errors(report)
     if errors:
         lines += ["", "Failures:", "", *(f"- {e}" for e in errors)]

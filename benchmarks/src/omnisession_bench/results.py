@@ -1,6 +1,7 @@
 """``make bench``: run ``omnisession bench --compare`` on every reachable engine, write RESULTS.md.
 
-    python -m omnisession_bench.results [--events N] [--url URL ...] [--out PATH] [--json PATH]
+    python -m omnisession_bench.results [--events N] [--url URL ...] [--copy SRC DST ...]
+                                        [--out PATH] [--json PATH]
 
 Default engines: SQLite (a temporary file), PostgreSQL
 (``postgresql://root@127.0.0.1/test``), MariaDB/MySQL
@@ -12,6 +13,12 @@ not answer on its port is skipped with a note. ``--url`` (repeatable) or
 ``endpoint_url`` is what is probed). The Markdown report states the machine, the
 versions of everything involved, and appends ``benchmarks/ANALYSIS.md`` (the
 hand-written reading of the figures) when it exists.
+
+After the engines, copies between engines (:mod:`omnisession_bench.copying`):
+by default a SQLite file -> PostgreSQL and PostgreSQL -> Redis, 1,000 sessions
+x 100 events each plus single sessions of 10,000 and 100,000 events; ``--copy
+SRC DST`` (repeatable) replaces the pairs, ``--no-copy`` skips them. With
+``--url`` (or ``OMNISESSION_BENCH_URLS``) only the ``--copy`` pairs given run.
 
 With the default sizes (histories of 100, 10,000 and 100,000 events, 1,000
 listed sessions, 32 writers) the five engines take about 10 minutes on a
@@ -35,9 +42,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .cli import report_document
+from .copying import COPY_EVENTS, COPY_LENGTHS, COPY_SESSIONS, CopyResult, copy_markdown, copy_text
+from .copying import run_copy as run_copy_pair
 from .engines import engine_of, redact
 from .environment import machine, versions
-from .report import flatness, render_markdown, render_text
+from .report import flatness, partial_table, render_markdown, render_text
 from .runner import OP_LABELS, BenchConfig, EngineReport, Ratio, Result, histories_for, run_bench
 
 __all__ = ["default_urls", "main", "summary_rows"]
@@ -58,10 +67,16 @@ KEY_FIGURES = (
     ("openai", "RedisSession", "get_items_20"),
     ("openai", "SQLiteSession", "add_items"),
     ("openai", "SQLiteSession", "get_items_20"),
+    ("openai", "AsyncSQLiteSession", "add_items"),
+    ("openai", "AsyncSQLiteSession", "get_items_20"),
+    ("openai", "AdvancedSQLiteSession", "add_items"),
+    ("openai", "AdvancedSQLiteSession", "get_items_20"),
     ("adk", "DatabaseSessionService", "append_event"),
     ("adk", "DatabaseSessionService", "get_session_last20"),
     ("adk", "SqliteSessionService", "append_event"),
     ("adk", "SqliteSessionService", "get_session_last20"),
+    ("adk", "RedisSessionService", "append_event"),
+    ("adk", "RedisSessionService", "get_session_last20"),
     ("adk", "InMemorySessionService", "get_session_full"),
 )
 
@@ -84,6 +99,12 @@ def _reachable(url: str) -> bool:
 def default_urls(workdir: str) -> list[str]:
     """SQLite in ``workdir``, the servers of :data:`DEFAULT_SERVER_URLS`, memory://."""
     return [f"sqlite:///{workdir}/omnisession-bench.db", *DEFAULT_SERVER_URLS, "memory://"]
+
+
+def default_copy_pairs(workdir: str) -> list[tuple[str, str]]:
+    """SQLite (a file in ``workdir``) -> PostgreSQL, and PostgreSQL -> Redis."""
+    postgresql, _, redis = DEFAULT_SERVER_URLS
+    return [(f"sqlite:///{workdir}/omnisession-copy-source.db", postgresql), (postgresql, redis)]
 
 
 async def _server_version(url: str) -> str | None:
@@ -138,6 +159,7 @@ def _markdown(
     environment: dict[str, Any],
     server_versions: dict[str, str],
     command: str,
+    copies: list[CopyResult],
 ) -> str:
     lines = [
         "# omnisession benchmark results",
@@ -172,7 +194,15 @@ def _markdown(
         "- Each implementation runs on the same engine in the same run. Histories are built "
         "fast: OpenAI sessions through their own `add_items` in batches of 1,000; ADK "
         "services by appending one real event through the service and bulk-copying its stored "
-        "row (or object) in the service's own table (or in-memory session).",
+        "row (or object) in the service's own table (or in-memory session, or the one JSON "
+        "document per session of `RedisSessionService`).",
+        "- ADK partial loads: `get_session` with `GetSessionConfig(num_recent_events=20)`, and "
+        "one whole `Runner.run_async` turn (the user's message and an offline model's reply: two "
+        "appended events) with `RunConfig(get_session_config=GetSessionConfig("
+        "num_recent_events=20))`, each measured on one session per history size with the sizes "
+        "and the subjects alternating (at most 30 turns per size); the model checks it was sent "
+        "at most 20 "
+        "history events plus the new message.",
         "- Up to 100 samples per figure, fewer for slow ones (a 2 s budget per figure, at "
         "least 3 samples, or 1 when a single call takes more than 10 budgets); p99 of few "
         "samples is their maximum.",
@@ -211,6 +241,25 @@ def _markdown(
                 f"| {engine} | {f.layer} | {OP_LABELS[f.op]} | {f.small_ms:.2f} ms @{f.small:,} "
                 f"| {f.large_ms:.2f} ms @{f.large:,} | x{f.growth:.2f} |"
             )
+    partial_rows = [(report.engine, row) for report in reports for row in partial_table(report)[1]]
+    if partial_rows:
+        histories = sorted({h for report in reports for h in report.config.get("histories", [])})
+        lines += [
+            "",
+            "## ADK partial loads: `GetSessionConfig(num_recent_events=20)` by history length",
+            "",
+            "The service's `get_session` with the config, and a whole Runner turn that loads the "
+            "session with it (median ms; growth = largest history / smallest):",
+            "",
+            "| engine | subject | operation | "
+            + " | ".join(f"@{h:,}" for h in histories)
+            + " | growth |",
+            "|" + "---|" * (len(histories) + 4),
+        ]
+        for engine, row in partial_rows:
+            lines.append(f"| {engine} | {' | '.join(row)} |")
+    if copies:
+        lines += ["", *copy_markdown(copies)]
     lines += ["", "## Per engine", ""]
     for report in reports:
         lines += [render_markdown(report), ""]
@@ -240,6 +289,42 @@ async def _run_all(urls: list[str], config: BenchConfig) -> tuple[list[EngineRep
     return reports, skipped
 
 
+async def _copy_all(
+    pairs: list[tuple[str, str]],
+    skipped: list[str],
+    *,
+    sessions: int,
+    events: int,
+    lengths: list[int],
+    progress: bool,
+) -> list[CopyResult]:
+    import uuid
+
+    run_id = uuid.uuid4().hex[:8]
+    results: list[CopyResult] = []
+    for source, target in pairs:
+        down = [url for url in (source, target) if not _reachable(url)]
+        if down:
+            skipped.append(
+                f"copy {redact(source)} -> {redact(target)}: nothing answers on the port of "
+                + ", ".join(redact(url) for url in down)
+            )
+            continue
+        result = await run_copy_pair(
+            source,
+            target,
+            run_id=run_id,
+            sessions=sessions,
+            events=events,
+            lengths=lengths,
+            progress=progress,
+        )
+        if progress:
+            print(copy_text([result]), file=sys.stderr)
+        results.append(result)
+    return results
+
+
 def _report_from_document(document: dict[str, Any]) -> EngineReport:
     """An :class:`EngineReport` back from its ``results.json`` document."""
     return EngineReport(
@@ -256,9 +341,10 @@ def _report_from_document(document: dict[str, Any]) -> EngineReport:
 
 def _write(out: str, json_path: str | None, run: dict[str, Any]) -> None:
     reports = [_report_from_document(d) for d in run["engines"]]
+    copies = [CopyResult.from_dict(d) for d in run.get("copies", [])]
     environment = {k: run[k] for k in ("generated", "machine", "versions", "load", "seconds")}
     Path(out).write_text(
-        _markdown(reports, run["skipped"], environment, run["servers"], run["command"]),
+        _markdown(reports, run["skipped"], environment, run["servers"], run["command"], copies),
         encoding="utf-8",
     )
     if json_path:
@@ -279,6 +365,26 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PATH",
         help="do not run: render --out again from a results.json (e.g. after editing ANALYSIS.md)",
     )
+    parser.add_argument(
+        "--copy",
+        nargs=2,
+        action="append",
+        metavar=("SRC", "DST"),
+        help="measure copying SRC to DST (repeatable; default: sqlite -> postgresql -> redis)",
+    )
+    parser.add_argument("--no-copy", action="store_true", help="measure no copies")
+    parser.add_argument(
+        "--copy-sessions", type=int, default=COPY_SESSIONS, help="sessions of the copied app"
+    )
+    parser.add_argument(
+        "--copy-events", type=int, default=COPY_EVENTS, help="events per copied session"
+    )
+    parser.add_argument(
+        "--copy-lengths",
+        default=",".join(str(n) for n in COPY_LENGTHS),
+        metavar="N,N,...",
+        help="single-session copies whose peak memory is compared (default 10000,100000)",
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if args.from_json:
@@ -294,13 +400,30 @@ def main(argv: list[str] | None = None) -> int:
         compare=True,
         progress=not args.quiet,
     )
+    lengths = [int(part.replace("_", "")) for part in args.copy_lengths.split(",") if part.strip()]
     with tempfile.TemporaryDirectory(prefix="omnisession-bench-") as workdir:
         env_urls = os.environ.get("OMNISESSION_BENCH_URLS", "").split()
         urls = args.url or env_urls or default_urls(workdir)
+        if args.no_copy:
+            pairs: list[tuple[str, str]] = []
+        elif args.copy:
+            pairs = [(source, target) for source, target in args.copy]
+        else:
+            pairs = [] if (args.url or env_urls) else default_copy_pairs(workdir)
         started = time.perf_counter()
         measured_versions = versions()  # before the run: the code that is measured
         load_before = os.getloadavg()[0]
         reports, skipped = asyncio.run(_run_all(urls, config))
+        copies = asyncio.run(
+            _copy_all(
+                pairs,
+                skipped,
+                sessions=args.copy_sessions,
+                events=args.copy_events,
+                lengths=lengths,
+                progress=not args.quiet,
+            )
+        )
         load_after = os.getloadavg()[0]
         server_versions: dict[str, str] = {}
         for report_url in urls:
@@ -321,13 +444,15 @@ def main(argv: list[str] | None = None) -> int:
         "skipped": skipped,
         "seconds": time.perf_counter() - started,
         "engines": [report_document(report) for report in reports],
+        "copies": [copy.to_dict() for copy in copies],
     }
     _write(args.out, args.json, run)
     print(
         f"wrote {args.out} and {args.json} ({len(reports)} engines, {run['seconds']:.0f} s)",
         file=sys.stderr,
     )
-    return 0 if reports else 1
+    failed_copies = [c for c in copies if c.errors]
+    return 0 if reports and not failed_copies else 1
 
 
 if __name__ == "__main__":

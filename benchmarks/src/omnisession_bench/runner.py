@@ -9,16 +9,27 @@ events), on one session grown to that size:
 - reads: the newest 20 (``get_items(limit=20)``, ``get_session(last=20)`` /
   ``GetSessionConfig(num_recent_events=20)``) and the full history;
 - ``pop_item`` (store, OpenAI);
+- ADK partial loads (issue 12): ``get_session`` with
+  ``GetSessionConfig(num_recent_events=20)`` and one whole ``Runner.run_async``
+  turn (a user message, an offline model's reply: two appended events) with
+  ``RunConfig(get_session_config=GetSessionConfig(num_recent_events=20))``, on
+  sessions of every history size at once, alternating between the sizes and
+  the subjects (at most 30 turns per size: each turn adds two events); the
+  model checks that it was sent at most 20 history events plus the new
+  message, so a service that ignored the config fails the figure instead of
+  looking slow;
 
 For the store layer, the newest-20 reads are also measured on one session
 per history size, alternating between the sizes (``*_flat``), which is what
 the flatness figure uses: load changes on the machine then hit every size alike.
 
-And once per subject: ``create_session`` (timed for each of the 1,000
-sessions), ``list_sessions`` of those 1,000 sessions, and throughput with 32
-concurrent writers on 32 distinct sessions and on one session (each write's
-latency is recorded too, and the stored history is counted afterwards: a
-store that loses writes under concurrency shows ``lost_writes > 0``).
+Once per subject: ``create_session`` (timed for each of the 1,000 sessions,
+the subjects of a layer alternating in 10 rounds), ``list_sessions`` of those
+1,000 sessions (alternating like the per-history operations), and throughput
+with 32 concurrent writers on 32 distinct sessions and on one session (each
+write's latency is recorded too, and the stored history is counted
+afterwards: a store that loses writes under concurrency shows
+``lost_writes > 0``).
 
 The ratio of a peer is ``peer / omnisession``: the peer's median latency over
 omnisession's, or omnisession's throughput over the peer's, so ``3.0`` always
@@ -33,9 +44,9 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from omnisession import SessionKey, SessionStore, open_store
+from omnisession import Capability, LifecycleStore, SessionKey, SessionStore, open_store
 
 from .engines import Peers, engine_of, make_peers, redact
 from .subjects import (
@@ -44,8 +55,9 @@ from .subjects import (
     adk_event,
     omni_adk_filler,
     openai_turn,
+    reply_agent,
 )
-from .timing import Progress, measure, summarize
+from .timing import Progress, summarize
 
 __all__ = [
     "DEFAULT_HISTORIES",
@@ -58,6 +70,8 @@ __all__ = [
 ]
 
 DEFAULT_HISTORIES = (100, 10_000, 100_000)
+#: How many of the newest events a partial load (ADK Runner turn) reads.
+RECENT = 20
 LAYERS = ("store", "openai", "adk")
 OMNI = "omnisession"
 
@@ -90,6 +104,8 @@ OPS: dict[str, tuple[str, ...]] = {
         "append_event",
         "get_session_last20",
         "get_session_full",
+        "get_session_last20_flat",
+        "runner_turn",
         "list_sessions",
         "throughput_distinct",
     ),
@@ -103,14 +119,26 @@ OP_LABELS = {
     "get_items_full": "get_items() full history",
     "get_session_last20": "get_session newest 20",
     "get_session_full": "get_session full history",
+    "runner_turn": "Runner turn, num_recent_events=20, sizes interleaved",
+    "partial_loads": "newest-20 reads and Runner turns at every history, interleaved",
     "pop_item": "pop_item",
     "list_sessions": "list_sessions (N sessions)",
-    "throughput_distinct": "32 writers, distinct sessions",
-    "throughput_one": "32 writers, one session",
+    "throughput_distinct": "concurrent writers, distinct sessions",
+    "throughput_one": "concurrent writers, one session",
     "newest_20_flat": "newest-20 reads at every history, interleaved",
     "get_items_20_flat": "get_items(limit=20), sizes interleaved",
     "get_session_last20_flat": "get_session newest 20, sizes interleaved",
 }
+
+_THROUGHPUT = {"throughput_distinct": "distinct sessions", "throughput_one": "one session"}
+
+
+def op_label(op: str, writers: int | None) -> str:
+    """The row label of ``op``; a throughput row names the run's writer count (``--writers``)."""
+    if op in _THROUGHPUT and writers:
+        return f"{writers} writers, {_THROUGHPUT[op]}"
+    return OP_LABELS.get(op, op)
+
 
 NEWEST_20 = ("get_items_20", "get_session_last20", "get_items_20_flat", "get_session_last20_flat")
 
@@ -215,6 +243,16 @@ class _Subject:
     handle: Any = None
     seed: Any = None
     broken: str | None = None
+    creates: Callable[[int], Awaitable[Any]] | None = None
+    """``creates(i)`` creates the i-th of the sessions ``list_sessions`` lists."""
+    listing: dict[str, _OpSpec] = field(default_factory=dict)
+    """Operations measured once, after every creation: ``list_sessions``."""
+    prepare_sizes: Callable[[list[int]], Awaitable[dict[int, str]]] | None = None
+    """Partial loads: a session id holding each history size (built on demand)."""
+    sized_ops: dict[str, tuple[Callable[[str, int], Awaitable[None]], int]] = field(
+        default_factory=dict
+    )
+    """Partial loads: ``op -> (call(session_id, i), at most this many samples per size)``."""
 
 
 class _Run:
@@ -275,8 +313,14 @@ class _Run:
 
     # -- measuring -------------------------------------------------------------
 
-    def _interleaved(self, subjects: list[_Subject], op: str, history: int) -> Step:
-        """Measure ``op`` of every subject in rounds, alternating subjects.
+    def _interleaved(
+        self,
+        subjects: list[_Subject],
+        op: str,
+        history: int,
+        table: Callable[[_Subject], dict[str, _OpSpec]] = lambda subject: subject.ops,
+    ) -> Step:
+        """Measure ``op`` (of ``table(subject)``) of every subject in rounds, alternating subjects.
 
         Each round gives every subject a slice of its samples, so that load
         changes on the machine hit all subjects alike instead of whichever
@@ -286,16 +330,18 @@ class _Run:
         rounds = 5
 
         async def body() -> None:
-            live = [s for s in subjects if s.broken is None and op in s.ops]
+            live = [s for s in subjects if s.broken is None and op in table(s)]
             samples: dict[str, list[float]] = {s.name: [] for s in live}
             spent: dict[str, float] = {s.name: 0.0 for s in live}
             failed: set[str] = set()
             for subject in live:  # one untimed call: caches, prepared statements, validators
-                if subject.ops[op].full:
+                if table(subject)[op].full:
                     continue  # full reads come after the newest-20 reads, which warmed up
+                if self._slow(subject, op):
+                    continue  # a call takes a tenth of a budget or more: a warm-up is noise
                 try:
-                    await subject.ops[op].call(0)
-                    subject.count += subject.ops[op].delta
+                    await table(subject)[op].call(0)
+                    subject.count += table(subject)[op].delta
                 except Exception as exc:
                     failed.add(subject.name)
                     self._fail(subject, op, history, exc)
@@ -303,7 +349,7 @@ class _Run:
                 for subject in live:
                     if subject.name in failed:
                         continue
-                    spec = subject.ops[op]
+                    spec = table(subject)[op]
                     reps = self.config.reps if not spec.full else max(3, self.config.reps // 10)
                     taken = samples[subject.name]
                     want = min(reps, len(taken) + max(1, -(-reps // rounds)))
@@ -334,7 +380,129 @@ class _Run:
                 if subject.name not in failed:
                     self._record(subject, op, history, samples[subject.name])
 
-        return (f"{subjects[0].layer} @{history:,}: {OP_LABELS.get(op, op)}", body)
+        return (f"{subjects[0].layer} @{history:,}: {op_label(op, self.config.writers)}", body)
+
+    def _create_all(self, subjects: list[_Subject]) -> Step:
+        """Every subject creates its ``sessions`` sessions, subjects alternating in 10 rounds."""
+
+        async def body() -> None:
+            live = [s for s in subjects if s.broken is None and s.creates is not None]
+            samples: dict[str, list[float]] = {s.name: [] for s in live}
+            failed: set[str] = set()
+            total = self.config.sessions
+            rounds = 10
+            for round_number in range(rounds):
+                start, stop = total * round_number // rounds, total * (round_number + 1) // rounds
+                for subject in live:
+                    if subject.name in failed or subject.creates is None:
+                        continue
+                    try:
+                        for i in range(start, stop):
+                            t0 = time.perf_counter()
+                            await subject.creates(i)
+                            samples[subject.name].append(time.perf_counter() - t0)
+                    except Exception as exc:
+                        failed.add(subject.name)
+                        self._fail(subject, "create_session", None, exc)
+            for subject in live:
+                if subject.name not in failed:
+                    self._record(subject, "create_session", None, samples[subject.name])
+
+        count = self.config.sessions
+        return (f"{subjects[0].layer}: create_session x {count:,}, subjects alternating", body)
+
+    async def _alternating(
+        self, call: Callable[[Any, int], Awaitable[Any]], keys: list[Any], cap: int
+    ) -> tuple[dict[Any, list[float]], dict[Any, Exception]]:
+        """Time ``call(key, i)`` in rounds that alternate between ``keys``.
+
+        Load changes on the machine then hit every key (subject and history
+        size) alike, which is what comparisons across sizes and subjects need.
+        One untimed call per key first (none for a key whose call takes 10
+        budgets: the warm-up would be noise). Per key: at most ``cap`` samples
+        and a budget, with at least 3 samples (1 when one call alone takes 10
+        budgets). A key whose call raises is dropped with its exception.
+        """
+        rounds = 10
+        per_round = max(1, cap // rounds)
+        budget = self.config.budget_s
+        samples: dict[Any, list[float]] = {key: [] for key in keys}
+        spent = dict.fromkeys(keys, 0.0)
+        failed: dict[Any, Exception] = {}
+        for key in keys:
+            try:
+                t0 = time.perf_counter()
+                await call(key, 0)
+                if time.perf_counter() - t0 > 10 * budget:
+                    samples[key].append(time.perf_counter() - t0)  # too slow to repeat
+            except Exception as exc:
+                failed[key] = exc
+        for _ in range(rounds):
+            for key in keys:
+                taken = samples[key]
+                for _ in range(per_round):
+                    enough = 1 if taken and taken[0] > 10 * budget else 3
+                    if key in failed or len(taken) >= cap:
+                        break
+                    if spent[key] > budget and len(taken) >= enough:
+                        break
+                    t0 = time.perf_counter()
+                    try:
+                        await call(key, len(taken) + 1)
+                    except Exception as exc:
+                        failed[key] = exc
+                        break
+                    elapsed = time.perf_counter() - t0
+                    taken.append(elapsed)
+                    spent[key] += elapsed
+        return {k: v for k, v in samples.items() if k not in failed}, failed
+
+    def _partial_loads(self, subjects: list[_Subject]) -> Step:
+        """ADK partial loads: every subject's sized operations, subjects and sizes alternating."""
+
+        async def body() -> None:
+            sizes = [size for size in sorted(self.config.histories) if size >= RECENT]
+            if len(sizes) < len(self.config.histories):
+                self.notes.append(f"partial loads: histories under {RECENT} events are left out")
+            if not sizes:
+                return
+            sessions: dict[str, dict[int, str]] = {}
+            for subject in subjects:
+                if subject.broken is not None or subject.prepare_sizes is None:
+                    continue
+                try:
+                    sessions[subject.name] = await subject.prepare_sizes(sizes)
+                except Exception as exc:
+                    self._fail(subject, "partial_loads", None, exc)
+            live = [s for s in subjects if s.name in sessions]
+            by_name = {s.name: s for s in live}
+            for op in OPS[subjects[0].layer]:
+                keys = [(s.name, size) for s in live if op in s.sized_ops for size in sizes]
+                if not keys:
+                    continue
+                cap = min(by_name[name].sized_ops[op][1] for name, _ in keys)
+
+                async def call(key: tuple[str, int], i: int, op: str = op) -> None:
+                    name, size = key
+                    await by_name[name].sized_ops[op][0](sessions[name][size], i)
+
+                samples, failed = await self._alternating(call, keys, cap)
+                for (name, size), error in failed.items():
+                    self._fail(by_name[name], op, size, error)
+                for (name, size), taken in samples.items():
+                    self._record(by_name[name], op, size, taken)
+
+        layer = subjects[0].layer
+        return (f"{layer}: partial loads at every history, subjects and sizes alternating", body)
+
+    def _slow(self, subject: _Subject, op: str) -> bool:
+        """Whether ``op`` of ``subject`` took a tenth of a budget per call at a smaller history."""
+        limit = self.config.budget_s * 1000 / 10
+        return any(
+            r.median_ms is not None and r.median_ms > limit
+            for r in self.results
+            if (r.layer, r.subject, r.op) == (subject.layer, subject.name, op)
+        )
 
     async def _concurrent(
         self, write: Callable[[int, int], Awaitable[Any]]
@@ -377,12 +545,6 @@ class _Run:
         if failures:
             extra["error"] = f"{failures} of {total} writes failed: {error}"
         self._record(subject, op, None, latencies, **extra)
-
-    async def _timed_all(self, call: Callable[[int], Awaitable[Any]], reps: int) -> list[float]:
-        return await measure(call, reps=reps, budget_s=float("inf"))
-
-    async def _timed(self, call: Callable[[int], Awaitable[Any]]) -> list[float]:
-        return await measure(call, reps=self.config.reps, budget_s=self.config.budget_s)
 
     # -- store layer ---------------------------------------------------------------
 
@@ -434,28 +596,23 @@ class _Run:
             "pop_item": _OpSpec(lambda i: store.pop_item(key), delta=-1),
         }
 
-        async def create() -> None:
-            samples = await self._timed_all(
-                lambda i: store.create_session(list_keys[i], {"topic": f"t{i}"}), len(list_keys)
-            )
-            self._record(subject, "create_session", None, samples)
+        async def create(i: int) -> None:
+            await store.create_session(list_keys[i], {"topic": f"t{i}"})
 
-        async def list_all() -> None:
-            async def op(_: int) -> None:
-                cursor: str | None = None
-                seen = 0
-                while True:
-                    page = await store.list_sessions(
-                        self.app, list_user, page_size=1000, cursor=cursor
-                    )
-                    seen += len(page.sessions)
-                    cursor = page.next_cursor
-                    if cursor is None:
-                        break
-                if seen != len(list_keys):
-                    raise AssertionError(f"listed {seen} sessions, expected {len(list_keys)}")
+        async def list_all(_: int) -> None:
+            cursor: str | None = None
+            seen = 0
+            while True:
+                page = await store.list_sessions(self.app, list_user, page_size=1000, cursor=cursor)
+                seen += len(page.sessions)
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+            if seen != len(list_keys):
+                raise AssertionError(f"listed {seen} sessions, expected {len(list_keys)}")
 
-            self._record(subject, "list_sessions", self.config.sessions, await self._timed(op))
+        subject.creates = create
+        subject.listing = {"list_sessions": _OpSpec(list_all)}
 
         async def throughput_distinct() -> None:
             for k in distinct:
@@ -517,8 +674,6 @@ class _Run:
 
         subject.once = [
             ("newest_20_flat", flat),
-            ("create_session", create),
-            ("list_sessions", list_all),
             ("throughput_distinct", throughput_distinct),
             ("throughput_one", throughput_one),
         ]
@@ -571,7 +726,10 @@ class _Run:
     # -- ADK layer -----------------------------------------------------------------
 
     def _adk_subject(self, adk: ADKSubject) -> _Subject:
+        from google.adk.agents.run_config import RunConfig
+        from google.adk.runners import Runner
         from google.adk.sessions.base_session_service import GetSessionConfig
+        from google.genai import types
 
         service = adk.service
         app, user, sid = self.app, self.user, f"adk-history-{adk.name}"
@@ -613,6 +771,32 @@ class _Run:
                 got = session and len(session.events)
                 raise AssertionError(f"get_session returned {got} events, expected {subject.count}")
 
+        agent, model = reply_agent("concierge")
+        runner = Runner(app_name=app, agent=agent, session_service=service)
+        partial = RunConfig(get_session_config=GetSessionConfig(num_recent_events=RECENT))
+
+        async def recent_read(session_id: str, _: int) -> None:
+            session = await service.get_session(
+                app_name=app, user_id=user, session_id=session_id, config=recent
+            )
+            if session is None or len(session.events) != RECENT:
+                raise AssertionError("get_session(num_recent_events=20) did not return 20 events")
+
+        async def turn(session_id: str, i: int) -> None:
+            message = types.Content(role="user", parts=[types.Part(text=f"Question {i}?")])
+            before = model.requests
+            async for _ in runner.run_async(
+                user_id=user, session_id=session_id, new_message=message, run_config=partial
+            ):
+                pass
+            if model.requests != before + 1:
+                raise AssertionError(f"the turn made {model.requests - before} model calls")
+            if model.contents > RECENT + 1:
+                raise AssertionError(
+                    f"the model was sent {model.contents} contents: the turn loaded more than "
+                    f"num_recent_events={RECENT} events"
+                )
+
         subject.setup, subject.fill = setup, fill
         subject.ops = {
             "append_event": _OpSpec(
@@ -625,30 +809,58 @@ class _Run:
             "get_session_full": _OpSpec(full, full=True),
         }
 
-        list_user = "list-user"
+        async def prepare_sizes(sizes: list[int]) -> dict[int, str]:
+            """The history session for the largest size, and a session filled to each other.
 
-        async def create() -> None:
-            samples = await self._timed_all(
-                lambda i: service.create_session(
-                    app_name=app,
-                    user_id=list_user,
-                    session_id=f"listed-{adk.name}-{i:05d}",
-                    state={"topic": f"t{i}"},
-                ),
-                self.config.sessions,
+            The largest is the session the per-size figures grew (it holds that
+            many events plus the writes measured on it); each smaller size gets a
+            session of its own, filled the same way.
+            """
+            sessions = {sizes[-1]: sid}
+            for size in sizes[:-1]:
+                session_id = f"adk-partial-{adk.name}-{size}"
+                created = await service.create_session(
+                    app_name=app, user_id=user, session_id=session_id, state={"topic": "partial"}
+                )
+                seed = adk_event(0, state_delta={"turn": 0})
+                await service.append_event(created, seed)
+                if size > 1:
+                    await adk.fill(created, seed, 1, size - 1)
+                sessions[size] = session_id
+            return sessions
+
+        subject.prepare_sizes = prepare_sizes
+        subject.sized_ops = {
+            "get_session_last20_flat": (recent_read, self.config.reps),
+            # each turn adds 2 events: at most 30 turns keep the smallest session small
+            "runner_turn": (turn, min(self.config.reps, 30)),
+        }
+
+        # Not the store layer's "list-user": omnisession's ADK service shares the store (and the
+        # app) with the store layer, and must list its own 1,000 sessions, not 2,000.
+        list_user = "adk-list-user"
+
+        async def create(i: int) -> None:
+            await service.create_session(
+                app_name=app,
+                user_id=list_user,
+                session_id=f"listed-{adk.name}-{i:05d}",
+                state={"topic": f"t{i}"},
             )
-            self._record(subject, "create_session", None, samples)
 
-        async def list_all() -> None:
-            async def op(_: int) -> None:
-                response = await service.list_sessions(app_name=app, user_id=list_user)
-                mine = [s for s in response.sessions if s.id.startswith(f"listed-{adk.name}-")]
-                if len(mine) != self.config.sessions:
-                    raise AssertionError(
-                        f"listed {len(mine)} sessions, expected {self.config.sessions}"
-                    )
+        async def list_all(_: int) -> None:
+            response = await service.list_sessions(app_name=app, user_id=list_user)
+            # every subject lists exactly the sessions it created, nothing else
+            mine = [s for s in response.sessions if s.id.startswith(f"listed-{adk.name}-")]
+            expected = self.config.sessions
+            if len(mine) != expected or len(response.sessions) != expected:
+                raise AssertionError(
+                    f"listed {len(response.sessions)} sessions ({len(mine)} of this subject), "
+                    f"expected {expected}"
+                )
 
-            self._record(subject, "list_sessions", self.config.sessions, await self._timed(op))
+        subject.creates = create
+        subject.listing = {"list_sessions": _OpSpec(list_all)}
 
         async def throughput_distinct() -> None:
             writers = [f"writer-{j}" for j in range(self.config.writers)]
@@ -670,8 +882,6 @@ class _Run:
             self._record_throughput(subject, "throughput_distinct", outcome, stored)
 
         subject.once = [
-            ("create_session", create),
-            ("list_sessions", list_all),
             ("throughput_distinct", throughput_distinct),
         ]
         return subject
@@ -705,6 +915,17 @@ class _Run:
             for op in OPS[layer]:
                 if any(op in s.ops for s in subjects):
                     steps.append(self._interleaved(subjects, op, history))
+        if any(s.prepare_sizes is not None for s in subjects):
+            steps.append(self._partial_loads(subjects))
+        if any(s.creates is not None for s in subjects):
+            steps.append(self._create_all(subjects))
+        for op in OPS[layer]:
+            if any(op in s.listing for s in subjects):
+                steps.append(
+                    self._interleaved(
+                        subjects, op, self.config.sessions, lambda subject: subject.listing
+                    )
+                )
         for subject in subjects:
             for op, body in subject.once:
                 steps.append(
@@ -786,8 +1007,20 @@ class _Run:
         return openai_subject, adk_subject
 
     async def _cleanup(self, store: SessionStore) -> None:
-        """Delete every session the run created in the omnisession store, then close it."""
+        """Delete everything the run wrote in the omnisession store, then close it.
+
+        ``erase_app`` (``Capability.LIFECYCLE``) removes the run's app with its app
+        and user scopes; a store without it gets its sessions deleted one by one
+        (its scopes stay, and a note says so).
+        """
         try:
+            if Capability.LIFECYCLE in store.capabilities:
+                await cast(LifecycleStore, store).erase_app(self.app)
+                return
+            self.notes.append(
+                f"{type(store).__name__} cannot erase an app (no lifecycle capability): the app "
+                f"and user state the run wrote in {self.app!r} stay"
+            )
             while True:
                 page = await store.list_sessions(self.app, page_size=500)
                 if not page.sessions:

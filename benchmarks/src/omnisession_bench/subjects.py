@@ -4,15 +4,20 @@ Three layers, each with one omnisession subject and the peers it is compared to:
 
 - ``store``: the omnisession store contract itself (no framework objects).
 - ``openai``: OpenAI Agents ``Session`` objects: ``OmniSession`` against the
-  SDK's ``SQLiteSession``, ``SQLAlchemySession`` and ``RedisSession``.
+  SDK's ``SQLiteSession``, ``AsyncSQLiteSession``, ``AdvancedSQLiteSession``,
+  ``SQLAlchemySession`` and ``RedisSession``.
 - ``adk``: Google ADK ``BaseSessionService`` objects: ``OmniSessionService``
-  against ADK's ``InMemorySessionService``, ``SqliteSessionService`` and
-  ``DatabaseSessionService``.
+  against ADK's ``InMemorySessionService``, ``SqliteSessionService``,
+  ``DatabaseSessionService`` and ``google.adk.integrations.redis.RedisSessionService``;
+  besides the service calls, whole Runner turns (an offline model, see
+  :class:`ReplyLlm`) that load the session with
+  ``GetSessionConfig(num_recent_events=N)``.
 
 Large histories are built fast: OpenAI sessions through their own
 ``add_items`` in large batches; ADK services by appending one real event
 through the service and then bulk-copying it into the service's own storage
-(its ``events`` table, or its in-memory session), so every subject later reads
+(its ``events`` table, its in-memory session, or the one JSON document per
+session that ``RedisSessionService`` keeps), so every subject later reads
 exactly the rows its own ``append_event`` writes.
 """
 
@@ -32,6 +37,8 @@ __all__ = [
     "OpenAISubject",
     "adk_event",
     "openai_turn",
+    "redis_service_filler",
+    "reply_agent",
     "rewrite_event_payload",
 ]
 
@@ -289,6 +296,93 @@ def database_service_filler(service: Any, batch: int) -> Filler:
                 await conn.execute(events.insert(), rows)
 
     return fill
+
+
+def redis_service_filler(service: Any) -> Filler:
+    """Extend the JSON document ``RedisSessionService`` keeps per session with event copies.
+
+    The service stores a whole session (state and every event) as ONE JSON
+    value under one key and rewrites it on every append; the copies go into
+    that document's ``events`` list, next to the seed event the service wrote.
+    """
+
+    async def fill(session: Any, seed: Any, start: int, count: int) -> None:
+        client = service._get_redis()
+        key = service._session_key(session.app_name, session.user_id, session.id)
+        raw = await client.get(key)
+        if raw is None:
+            raise RuntimeError("the session was not stored")
+        document = json.loads(raw)
+        events = document["events"]
+        template = next((e for e in events if e.get("id") == seed.id), None)
+        if template is None:
+            raise RuntimeError("the seed event was not stored")
+        events.extend(
+            rewrite_event_payload(template, uuid.uuid4().hex, _past(start + i))
+            for i in range(count)
+        )
+        ttl = service.config.ttl_seconds
+        await client.set(key, json.dumps(document), ex=ttl if ttl > 0 else None)
+
+    return fill
+
+
+# -- whole ADK turns --------------------------------------------------------------
+
+
+def reply_agent(name: str) -> tuple[Any, Any]:
+    """An ``LlmAgent`` answering every turn offline, and its model (a :class:`ReplyLlm`)."""
+    from google.adk.agents import LlmAgent
+
+    model = _reply_llm_class()()
+    return LlmAgent(name=name, model=model, instruction="Answer briefly."), model
+
+
+_REPLY_LLM: Any = None
+
+
+def _reply_llm_class() -> Any:
+    """:class:`ReplyLlm`, defined on first use so that importing this module needs no ADK."""
+    global _REPLY_LLM
+    if _REPLY_LLM is not None:
+        return _REPLY_LLM
+    from collections.abc import AsyncGenerator
+
+    from google.adk.models.base_llm import BaseLlm
+    from google.adk.models.llm_request import LlmRequest
+    from google.adk.models.llm_response import LlmResponse
+    from google.genai import types
+
+    class ReplyLlm(BaseLlm):
+        """An offline model: one short text reply per request; remembers what it was sent.
+
+        ``contents`` is how many contents the last request carried: the history
+        the Runner rebuilt from the session it loaded, plus the new message.
+        """
+
+        model: str = "bench-offline"
+        requests: int = 0
+        contents: int = 0
+
+        async def generate_content_async(
+            self, llm_request: LlmRequest, stream: bool = False
+        ) -> AsyncGenerator[LlmResponse, None]:
+            self.requests += 1
+            self.contents = len(llm_request.contents)
+            yield LlmResponse(
+                content=types.Content(
+                    role="model", parts=[types.Part(text=f"Reply {self.requests}: noted.")]
+                ),
+                # as a real model reports it (ADK's metrics log a warning per turn without)
+                usage_metadata=types.GenerateContentResponseUsageMetadata(
+                    prompt_token_count=10 * self.contents,
+                    candidates_token_count=5,
+                    total_token_count=10 * self.contents + 5,
+                ),
+            )
+
+    _REPLY_LLM = ReplyLlm
+    return ReplyLlm
 
 
 def _copy_row(template: dict[str, Any], index: int) -> dict[str, Any]:

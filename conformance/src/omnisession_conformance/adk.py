@@ -5,8 +5,8 @@ relies on: the ``BaseSessionService`` contract of google-adk 2.x (scoped
 state, ``GetSessionConfig``, partial and ``temp:`` handling, idempotent
 re-append, stale-writer detection, exact event round-trips) and the real
 ``google.adk.runners.Runner`` keeping conversations through the service. The
-model is :class:`ScriptedLlm`, an offline ``BaseLlm`` returning canned
-responses: no network, no API key.
+model is :class:`~omnisession.adk_testing.ScriptedLlm`, an offline ``BaseLlm``
+returning canned responses: no network, no API key (it is re-exported here).
 
 Bind it like any suite::
 
@@ -19,7 +19,6 @@ Bind it like any suite::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
 from typing import Any
 
 import pytest
@@ -29,8 +28,6 @@ from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
 from google.adk.events.event import Event
 from google.adk.events.event_actions import EventActions
-from google.adk.models.base_llm import BaseLlm
-from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 from google.adk.runners import Runner
 from google.adk.sessions.base_session_service import GetSessionConfig
@@ -39,7 +36,7 @@ from google.adk.tools.tool_context import ToolContext
 from google.genai import types
 from omnisession import Capability, SessionStore
 from omnisession.adk import OmniSessionService
-from pydantic import Field
+from omnisession.adk_testing import ScriptedLlm, call, reply, user_message
 
 from .harness import ConformanceBase, case
 
@@ -55,58 +52,7 @@ __all__ = [
 BASE = Capability.BASE
 
 
-# -- an offline model and helpers --------------------------------------------
-
-
-class ScriptedLlm(BaseLlm):
-    """An offline ``BaseLlm``: answers each request with the next scripted response.
-
-    Every request is recorded in ``requests`` so a case can check what the
-    Runner sent the model (the history it rebuilt from the session, the
-    instruction it filled from state). Running out of script is an error, so a
-    case never passes on an unexpected extra model call.
-    """
-
-    model: str = "scripted-offline"
-    script: list[LlmResponse] = Field(default_factory=list)
-    requests: list[LlmRequest] = Field(default_factory=list)
-
-    async def generate_content_async(
-        self, llm_request: LlmRequest, stream: bool = False
-    ) -> AsyncGenerator[LlmResponse, None]:
-        self.requests.append(llm_request)
-        if not self.script:
-            raise AssertionError("ScriptedLlm: the Runner asked for more responses than scripted")
-        yield self.script.pop(0)
-
-    def texts(self, index: int = -1) -> list[str]:
-        """The text parts of every content in request ``index``, in order."""
-        return [
-            part.text
-            for content in self.requests[index].contents
-            for part in content.parts or []
-            if part.text
-        ]
-
-
-def reply(text: str) -> LlmResponse:
-    """A model response that is one text part."""
-    return LlmResponse(content=types.Content(role="model", parts=[types.Part(text=text)]))
-
-
-def call(tool: str, /, **args: Any) -> LlmResponse:
-    """A model response that calls ``tool`` with ``args``."""
-    return LlmResponse(
-        content=types.Content(
-            role="model",
-            parts=[types.Part(function_call=types.FunctionCall(name=tool, args=args))],
-        )
-    )
-
-
-def user_message(text: str) -> types.Content:
-    """A user turn for ``Runner.run_async(new_message=...)``."""
-    return types.Content(role="user", parts=[types.Part(text=text)])
+# -- helpers (the offline model lives in omnisession.adk_testing) ---------------
 
 
 def remember_name(name: str, tool_context: ToolContext) -> dict[str, Any]:
@@ -240,7 +186,13 @@ class ADKServiceConformance(ConformanceBase):
 
     # -- create / get / list / delete -------------------------------------------
 
-    @case(BASE)
+    @case(
+        BASE,
+        hint=(
+            "OmniSessionService.create_session -> store.create_session: split_state by "
+            "prefix; temp: never stored"
+        ),
+    )
     async def create_session_splits_state_by_scope(self, store: SessionStore) -> None:
         """create_session stores app:/user:/session state in their scopes, never temp:."""
         service = self.service(store)
@@ -261,7 +213,13 @@ class ADKServiceConformance(ConformanceBase):
         other = await service.create_session(app_name=self.app_name, user_id="u2")
         assert other.state == {"app:tier": "gold"}, "app: state is shared by every user"
 
-    @case(BASE)
+    @case(
+        BASE,
+        hint=(
+            "OmniSessionService.create_session id generation; get_session must return None "
+            "for a missing key"
+        ),
+    )
     async def create_without_id_generates_one_and_unknown_ids_read_none(
         self, store: SessionStore
     ) -> None:
@@ -277,7 +235,12 @@ class ADKServiceConformance(ConformanceBase):
             )
             assert missing is None
 
-    @case(BASE)
+    @case(
+        BASE,
+        hint=(
+            "map the store's AlreadyExists to ADK's AlreadyExistsError before anything is written"
+        ),
+    )
     async def create_existing_raises_already_exists(self, store: SessionStore) -> None:
         """A taken session_id raises ADK's AlreadyExistsError and leaves the session as it was."""
         service = self.service(store)
@@ -293,7 +256,13 @@ class ADKServiceConformance(ConformanceBase):
         assert loaded.state == {"keep": 1}
         assert _texts(loaded) == ["hello"]
 
-    @case(BASE)
+    @case(
+        BASE,
+        hint=(
+            "GetSessionConfig.num_recent_events -> store.get_session(last=N); 0 is none, "
+            "negative ValueError"
+        ),
+    )
     async def get_session_num_recent_events(self, store: SessionStore) -> None:
         """num_recent_events=N is the newest N in order; 0 none; negative ValueError."""
         service = self.service(store)
@@ -321,7 +290,12 @@ class ADKServiceConformance(ConformanceBase):
         with pytest.raises(ValueError):
             await read(GetSessionConfig.model_construct(num_recent_events=-1))
 
-    @case(BASE)
+    @case(
+        BASE,
+        hint=(
+            "GetSessionConfig.after_timestamp -> store.get_session(since=t), inclusive, with last=N"
+        ),
+    )
     async def get_session_after_timestamp_is_inclusive(self, store: SessionStore) -> None:
         """after_timestamp=t returns the events at or after t, combinable with num_recent_events."""
         service = self.service(store)
@@ -345,7 +319,13 @@ class ADKServiceConformance(ConformanceBase):
         assert await texts(after_timestamp=base + 10) == []
         assert await texts(after_timestamp=base + 1, num_recent_events=2) == ["m3", "m4"]
 
-    @case(BASE)
+    @case(
+        BASE,
+        hint=(
+            "OmniSessionService.list_sessions: page through store.list_sessions; no events, "
+            "merged state"
+        ),
+    )
     async def list_sessions_oldest_update_first_without_events(self, store: SessionStore) -> None:
         """list_sessions: per user or whole app, oldest update first, merged state, no events."""
         service = self.service(store)
@@ -376,7 +356,10 @@ class ADKServiceConformance(ConformanceBase):
         nobody = await service.list_sessions(app_name=self.app_name, user_id="nobody")
         assert nobody.sessions == []
 
-    @case(BASE)
+    @case(
+        BASE,
+        hint="store.delete_session removes the session only; app:/user: scopes stay",
+    )
     async def delete_session_keeps_user_and_app_state(self, store: SessionStore) -> None:
         """delete_session removes the session and its events, idempotently; scopes stay."""
         service = self.service(store)
@@ -397,7 +380,10 @@ class ADKServiceConformance(ConformanceBase):
         with pytest.raises(SessionNotFoundError):
             await service.append_event(doomed, _text_event("too late"))
 
-    @case(BASE)
+    @case(
+        BASE,
+        hint="append_event must skip partial events and drop temp: keys before the store write",
+    )
     async def partial_events_and_temp_state_are_never_stored(self, store: SessionStore) -> None:
         """Partial events are stored nowhere; temp: keys reach only the caller's session object."""
         service = self.service(store)
@@ -416,7 +402,13 @@ class ADKServiceConformance(ConformanceBase):
         assert loaded.state == {"kept": 1}
         assert loaded.events[0].actions.state_delta == {"kept": 1}
 
-    @case(BASE)
+    @case(
+        BASE,
+        hint=(
+            "event.actions.state_delta -> ONE store.append_event with every scope; "
+            "get_user_state reads the user scope"
+        ),
+    )
     async def state_delta_reaches_every_scope(self, store: SessionStore) -> None:
         """One event's app:/user:/session deltas land in their scopes; get_user_state reads one."""
         service = self.service(store)
@@ -434,7 +426,10 @@ class ADKServiceConformance(ConformanceBase):
         assert await service.get_user_state(app_name=self.app_name, user_id="u1") == {"lang": "fr"}
         assert await service.get_user_state(app_name=self.app_name, user_id="nobody") == {}
 
-    @case(BASE)
+    @case(
+        BASE,
+        hint="the bridge's re-append check (event id already stored) before writing",
+    )
     async def reappending_an_event_is_idempotent(self, store: SessionStore) -> None:
         """Re-appending an event the session holds stores nothing and re-applies no delta."""
         service = self.service(store)
@@ -452,7 +447,13 @@ class ADKServiceConformance(ConformanceBase):
         assert loaded.state == {"step": 2}
         await service.append_event(session, _text_event("third"))  # still current
 
-    @case(BASE)
+    @case(
+        BASE,
+        hint=(
+            "the bridge must recognise its own committed event on retry (event id), not "
+            "append twice"
+        ),
+    )
     async def retried_append_after_a_lost_reply_is_idempotent(self, store: SessionStore) -> None:
         """An append that committed but whose caller never learned it can be retried safely."""
         service = self.service(store)
@@ -470,7 +471,10 @@ class ADKServiceConformance(ConformanceBase):
         with pytest.raises(StaleSessionError):
             await service.append_event(session, _text_event("conflict"))
 
-    @case(BASE)
+    @case(
+        BASE,
+        hint="_storage_update_marker <- SessionRecord.revision; pass it as expected_revision",
+    )
     async def stale_session_object_raises_and_fresh_one_succeeds(self, store: SessionStore) -> None:
         """Two services on one store: the writer holding an outdated session is refused."""
         first_service, second_service = self.service(store), self.service(store)
@@ -493,7 +497,13 @@ class ADKServiceConformance(ConformanceBase):
             "theirs, after reloading",
         ]
 
-    @case(BASE)
+    @case(
+        BASE,
+        hint=(
+            "the bridge's per-session revision tracking when one Session object is shared by "
+            "branches"
+        ),
+    )
     async def concurrent_appends_through_one_session_object_all_land(
         self, store: SessionStore
     ) -> None:
@@ -511,7 +521,13 @@ class ADKServiceConformance(ConformanceBase):
         assert stored.state == {f"b{i}": i for i in range(4)}
         await service.append_event(session, _text_event("after"))  # still current
 
-    @case(BASE)
+    @case(
+        BASE,
+        hint=(
+            "last_update_time must be the event's timestamp (the store's updated_at after "
+            "append_event)"
+        ),
+    )
     async def append_updates_last_update_time_and_flush_loses_nothing(
         self, store: SessionStore
     ) -> None:
@@ -525,9 +541,20 @@ class ADKServiceConformance(ConformanceBase):
         await service.flush()
         stored = await self.fresh(service, session)
         assert stored.last_update_time >= created_at
+        assert stored.last_update_time == event.timestamp, (
+            f"get_session reports last_update_time {stored.last_update_time}, not the "
+            f"event's timestamp {event.timestamp}"
+        )
+        assert stored == session, "the stored session differs from the caller's own object"
         assert _texts(stored) == ["x"]
 
-    @case(BASE)
+    @case(
+        BASE,
+        hint=(
+            "Event.model_dump(mode='json') on write and Event.model_validate on read "
+            "(omnisession._adk_events)"
+        ),
+    )
     async def events_round_trip_exactly(self, store: SessionStore) -> None:
         """Every Event field survives storage: bytes, calls, actions, grounding, metadata."""
         service = self.service(store)
@@ -543,7 +570,13 @@ class ADKServiceConformance(ConformanceBase):
         assert blob is not None and blob.data == bytes(range(256))
         assert loaded.long_running_tool_ids == {"call-1", "call-9"}
 
-    @case(BASE)
+    @case(
+        BASE,
+        hint=(
+            "Runner -> get_session/append_event through the bridge; state templating reads "
+            "session.state"
+        ),
+    )
     async def runner_second_turn_sees_the_first(self, store: SessionStore) -> None:
         """Runner: turn 2 sees turn 1; "{user_name}" comes from initial state; output_key saves."""
         service = self.service(store)
@@ -566,7 +599,13 @@ class ADKServiceConformance(ConformanceBase):
         assert _texts(stored) == ["hi, I am Ada", "Hello, Ada.", "what did I say?", "You said hi."]
         assert stored.state == {"user_name": "Ada Lovelace", "answer": "You said hi."}
 
-    @case(BASE)
+    @case(
+        BASE,
+        hint=(
+            "user: keys written by a tool go to the shared user scope, session keys stay per "
+            "session"
+        ),
+    )
     async def runner_tool_state_reaches_later_sessions(self, store: SessionStore) -> None:
         """Runner: a tool's user: write is seen by the user's next session; session keys are not."""
         service = self.service(store)
@@ -593,7 +632,12 @@ class ADKServiceConformance(ConformanceBase):
         other_user = await service.create_session(app_name=self.app_name, user_id="u2")
         assert "user:name" not in other_user.state
 
-    @case(BASE)
+    @case(
+        BASE,
+        hint=(
+            "rewind appends an event whose actions undo state; the bridge must store and replay it"
+        ),
+    )
     async def runner_rewind_hides_the_rewound_turn(self, store: SessionStore) -> None:
         """Runner.rewind_async: the rewound turn leaves the model's view and its state is undone."""
         service = self.service(store)
@@ -617,7 +661,13 @@ class ADKServiceConformance(ConformanceBase):
 
     # -- across store instances ----------------------------------------------------
 
-    @case(Capability.PERSISTENT, second=True)
+    @case(
+        Capability.PERSISTENT,
+        second=True,
+        hint=(
+            "the store's persistence: a new service on a reopened store reads what the first wrote"
+        ),
+    )
     async def runner_continues_after_reopening(
         self, store: SessionStore, second: SessionStore
     ) -> None:
@@ -636,7 +686,11 @@ class ADKServiceConformance(ConformanceBase):
         stored = await self.fresh(reopened, session)
         assert stored.state == {"user:name": "Ada", "last": "You are Ada."}
 
-    @case(Capability.CROSS_PROCESS, second=True)
+    @case(
+        Capability.CROSS_PROCESS,
+        second=True,
+        hint="expected_revision must be checked by the engine, across store instances",
+    )
     async def stale_writer_detected_across_instances(
         self, store: SessionStore, second: SessionStore
     ) -> None:

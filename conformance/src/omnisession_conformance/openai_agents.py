@@ -119,7 +119,13 @@ class OpenAISessionConformance(ConformanceBase):
 
     # -- the Session protocol ----------------------------------------------------
 
-    @case(Capability.BASE)
+    @case(
+        Capability.BASE,
+        hint=(
+            "OmniSession.get_items -> store.get_items(limit): newest N, oldest first; "
+            "session_settings.limit is the default"
+        ),
+    )
     async def limit_returns_newest_in_order(self, store: SessionStore) -> None:
         """get_items(limit=N) is the newest N, oldest first; session_settings.limit the default."""
         session = self.session(store)
@@ -138,7 +144,10 @@ class OpenAISessionConformance(ConformanceBase):
         assert await capped.get_items() == [_message(4), _message(5)]
         assert await capped.get_items(limit=3) == [_message(i) for i in (3, 4, 5)]
 
-    @case(Capability.BASE)
+    @case(
+        Capability.BASE,
+        hint="OmniSession.pop_item / clear_session -> the store's atomic pop and clear",
+    )
     async def pop_item_and_clear_session(self, store: SessionStore) -> None:
         """pop_item returns the newest item each time, then None; clear empties but keeps state.
 
@@ -163,7 +172,10 @@ class OpenAISessionConformance(ConformanceBase):
         await session.add_items([_message(4)])
         assert await session.get_items() == [_message(4)]
 
-    @case(Capability.BASE)
+    @case(
+        Capability.BASE,
+        hint="the store's _pop_item must be atomic across session objects",
+    )
     async def concurrent_pops_return_each_item_once(self, store: SessionStore) -> None:
         """Two session objects popping one thread concurrently never get the same item."""
         first = self.session(store)
@@ -174,7 +186,10 @@ class OpenAISessionConformance(ConformanceBase):
         assert sorted(_texts(found)) == sorted(_texts([_message(i) for i in range(6)]))
         assert await first.get_items() == []
 
-    @case(Capability.BASE)
+    @case(
+        Capability.BASE,
+        hint=("items are stored as JSON exactly; a bad item fails the whole add_items batch first"),
+    )
     async def every_item_shape_round_trips(self, store: SessionStore) -> None:
         """Every item shape round-trips in order; a non-JSON item writes nothing of its batch."""
         items: list[Any] = [
@@ -243,7 +258,10 @@ class OpenAISessionConformance(ConformanceBase):
         assert await session.get_items() == items
         assert await session.pop_item() == items[-1]
 
-    @case(Capability.BASE)
+    @case(
+        Capability.BASE,
+        hint="OmniSession state helpers -> store.update_state (scopes, expected_revision)",
+    )
     async def state_scopes_and_stale_writes(self, store: SessionStore) -> None:
         """update_state routes app:/user:/session keys to their scopes without adding an item.
 
@@ -283,7 +301,13 @@ class OpenAISessionConformance(ConformanceBase):
         await mine.update_state({"topic": "tea"}, expected_revision=fresh.revision)
         assert (await mine.get_state())["topic"] == "tea"
 
-    @case(Capability.BASE)
+    @case(
+        Capability.BASE,
+        hint=(
+            "update_state on a missing session must create it race-free (add_items/IF_MISSING"
+            " semantics)"
+        ),
+    )
     async def concurrent_first_state_writes_all_land(self, store: SessionStore) -> None:
         """Many concurrent update_state calls on a thread that does not exist yet all land."""
         sessions = [self.session(store) for _ in range(8)]
@@ -297,7 +321,10 @@ class OpenAISessionConformance(ConformanceBase):
         assert {k for k in state if k.startswith("user:")} == {f"user:u{i}" for i in range(8)}
         assert await sessions[0].get_items() == []
 
-    @case(Capability.BASE)
+    @case(
+        Capability.BASE,
+        hint="state_instructions reads the session's current state before each model call",
+    )
     async def instructions_are_filled_from_state(self, store: SessionStore) -> None:
         """state_instructions renders the session's current state before each model call."""
         session = self.session(store, user_id="ada")
@@ -315,7 +342,10 @@ class OpenAISessionConformance(ConformanceBase):
 
     # -- the real Runner -------------------------------------------------------------
 
-    @case(Capability.BASE)
+    @case(
+        Capability.BASE,
+        hint="Runner.run reads get_items() then add_items() the new turn; order by seq",
+    )
     async def runner_turn_two_sees_turn_one(self, store: SessionStore) -> None:
         """Runner.run: turn 2's model input is turn 1's stored items plus the new message."""
         session = self.session(store)
@@ -335,7 +365,10 @@ class OpenAISessionConformance(ConformanceBase):
             "Ada.",
         ]
 
-    @case(Capability.BASE)
+    @case(
+        Capability.BASE,
+        hint="function_call / function_call_output items must round-trip unchanged",
+    )
     async def runner_tool_call_is_stored_and_replayed(self, store: SessionStore) -> None:
         """A tool-calling turn is stored item for item as in the SDK's SQLiteSession and replayed.
 
@@ -409,7 +442,10 @@ class OpenAISessionConformance(ConformanceBase):
         # Turn 2 replays turn 1 exactly as stored.
         assert model.calls[-1].input == [*stored[:7], _user("Which city was it?")]
 
-    @case(Capability.BASE)
+    @case(
+        Capability.BASE,
+        hint="the store must work from any event loop and thread (connections bound per loop)",
+    )
     async def runner_run_sync_from_worker_thread(self, store: SessionStore) -> None:
         """Runner.run_sync on a worker thread's own loop uses a store opened on another loop."""
         session = self.session(store)
@@ -424,7 +460,10 @@ class OpenAISessionConformance(ConformanceBase):
         assert model.last_call is not None
         assert _texts(model.last_call.input) == ["My colour is blue.", "Noted.", "My colour?"]
 
-    @case(Capability.BASE)
+    @case(
+        Capability.BASE,
+        hint="run_streamed saves the turn once the stream ends; nothing stored twice",
+    )
     async def runner_run_streamed(self, store: SessionStore) -> None:
         """Runner.run_streamed stores the turn once streaming ends; turn 2 streams with it."""
         session = self.session(store)
@@ -438,7 +477,10 @@ class OpenAISessionConformance(ConformanceBase):
         assert _texts(model.last_call.input) == ["First?", "Stream one.", "Second?"]
         assert _texts(await session.get_items()) == ["First?", "Stream one.", "Second?", "Two."]
 
-    @case(Capability.BASE)
+    @case(
+        Capability.BASE,
+        hint="pop_item removes the newest item only; the next run sends the corrected history",
+    )
     async def runner_pop_item_correction(self, store: SessionStore) -> None:
         """Popping the last exchange and re-asking sends the model only the corrected history."""
         session = self.session(store)
@@ -464,7 +506,10 @@ class OpenAISessionConformance(ConformanceBase):
         ]
         assert _texts(await session.get_items())[-1] == "Lyon it is."
 
-    @case(Capability.BASE)
+    @case(
+        Capability.BASE,
+        hint="distinct session ids must never share items",
+    )
     async def runner_two_session_ids_stay_separate(self, store: SessionStore) -> None:
         """Two threads on one store, run concurrently, each see only their own history."""
         model_a = ScriptedModel([[assistant_message("A1")], [assistant_message("A2")]])
@@ -485,7 +530,10 @@ class OpenAISessionConformance(ConformanceBase):
         await alpha.clear_session()
         assert _texts(await beta.get_items()) == ["b1", "B1", "b2"]
 
-    @case(Capability.BASE)
+    @case(
+        Capability.BASE,
+        hint="session_input_callback and limit shape the model input, never the stored history",
+    )
     async def runner_session_input_callback_and_limit(self, store: SessionStore) -> None:
         """session_input_callback and session_settings.limit shape the model input only.
 
@@ -514,7 +562,11 @@ class OpenAISessionConformance(ConformanceBase):
         assert _texts(model.last_call.input) == ["q1", "R4", "q2"]
         assert _texts(await capped.get_items(limit=10)) == ["q0", "R3", "q1", "R4", "q2", "R5"]
 
-    @case(Capability.PERSISTENT, second=True)
+    @case(
+        Capability.PERSISTENT,
+        second=True,
+        hint="the store's persistence across instances",
+    )
     async def runner_history_survives_reopen(
         self, store: SessionStore, second: SessionStore
     ) -> None:

@@ -11,19 +11,25 @@ from __future__ import annotations
 
 from .errors import (
     AlreadyExists,
+    BackendError,
+    BackendRejected,
     BackendUnavailable,
+    EntryTooLarge,
     IncompatibleSchema,
     InvalidEntry,
     InvalidKey,
+    InvalidOption,
     OmnisessionError,
     PluginLoadError,
     SessionNotFound,
     StaleSession,
     UnknownBackend,
+    Unsupported,
 )
 from .model import (
     Appended,
     Event,
+    EventPage,
     JSONObject,
     Page,
     SessionKey,
@@ -32,21 +38,29 @@ from .model import (
     merge_state,
     split_state,
 )
+from .options import Option
 from .plugins import Backend, hookimpl, open_store
-from .store import Capability, SessionStore
+from .store import Capability, LifecycleStore, SessionStore
 
 __all__ = [
     "AlreadyExists",
     "Appended",
     "Backend",
+    "BackendError",
+    "BackendRejected",
     "BackendUnavailable",
     "Capability",
+    "EntryTooLarge",
     "Event",
+    "EventPage",
     "IncompatibleSchema",
     "InvalidEntry",
     "InvalidKey",
+    "InvalidOption",
     "JSONObject",
+    "LifecycleStore",
     "OmnisessionError",
+    "Option",
     "Page",
     "PluginLoadError",
     "SessionKey",
@@ -56,10 +70,11 @@ __all__ = [
     "StaleSession",
     "StateDelta",
     "UnknownBackend",
+    "Unsupported",
     "hookimpl",
     "merge_state",
     "open_store",
     "split_state",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

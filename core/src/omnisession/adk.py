@@ -19,12 +19,22 @@ What the service guarantees (ADK 2.x semantics, checked by
   not stored; ``temp:`` keys are applied to the caller's session object but
   never stored; re-appending an event the session already holds (a retry)
   neither duplicates it nor applies its delta twice.
+- ``last_update_time`` is the newest event's timestamp after an append (as in
+  ADK's own services), so ``await service.get_session(...) == session`` right
+  after an append, and ``list_sessions`` is ordered by it.
 - Stale writers are detected: every session object carries the store revision
   it was read at (ADK's ``Session._storage_update_marker``), each append is
   conditional on it, and a writer holding an outdated object gets ADK's
   ``StaleSessionError`` instead of interleaving its turn into someone else's.
+- A state value with no JSON form (a client object, a dataframe put in state
+  by a tool) is stored as its text form with a warning naming the key, as
+  ADK's ``DatabaseSessionService`` and ``SqliteSessionService`` store it, so
+  the run finishes; ``strict_state=True`` refuses it with ``InvalidEntry``
+  before anything is written.
 - ``get_session`` reads only the events asked for (``GetSessionConfig``) and
   decodes them fast; events round-trip exactly (every ``Event`` field).
+  :meth:`OmniSessionService.list_events` pages through a long history and
+  ``list_sessions(page_size=...)`` through a large app.
 - ADK's own errors: ``AlreadyExistsError``, ``SessionNotFoundError``,
   ``StaleSessionError``.
 
@@ -37,12 +47,21 @@ put one line in the agents directory's ``services.py`` (ADK imports it)::
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
+import shlex
+import sqlite3
 import threading
 import uuid
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self
+from urllib.parse import quote, unquote, urlsplit
+
+from ._extras import require_extra
+
+require_extra("google.adk", needed_by="omnisession.adk", extra="adk", what="Google ADK")
 
 from google.adk.errors import StaleSessionError
 from google.adk.errors.already_exists_error import AlreadyExistsError
@@ -55,15 +74,18 @@ from google.adk.sessions.base_session_service import (
 )
 from google.adk.sessions.session import Session
 from google.adk.sessions.state import State
-from pydantic_core import PydanticSerializationError, to_jsonable_python
+from pydantic import BaseModel, Field
 
-from ._adk_events import decode_event, decode_events, encode_event
-from .errors import AlreadyExists, InvalidEntry, SessionNotFound, StaleSession
+from ._adk_events import UPSTREAM, decode_event, decode_events, encode_event, json_state
+from .errors import AlreadyExists, OmnisessionError, SessionNotFound, StaleSession
 from .model import TEMP_PREFIX, JSONObject, SessionKey, SessionRecord
 from .plugins import open_store, registry
 from .store import SessionStore
 
 __all__ = [
+    "ExistingADKSessions",
+    "ListEventsResponse",
+    "ListSessionsPage",
     "OmniSessionService",
     "StaleSessionError",
     "decode_event",
@@ -81,6 +103,36 @@ _ADK_CLI_OPTIONS = ("agents_dir",)
 _LIST_PAGE_SIZE = 1000
 
 
+class ExistingADKSessions(OmnisessionError, RuntimeError):
+    """The database holds sessions written by ADK's own session service.
+
+    Raised instead of opening an omnisession store beside them, where they
+    would silently disappear from view. The message says how to copy them
+    over, or how to open the database anyway.
+    """
+
+
+class ListSessionsPage(ListSessionsResponse):
+    """One page of :meth:`OmniSessionService.list_sessions`: sessions and the next page's token.
+
+    A ``ListSessionsResponse``, so it goes wherever ADK expects one.
+    ``next_page_token`` is ``None`` on the last page.
+    """
+
+    next_page_token: str | None = None
+
+
+class ListEventsResponse(BaseModel):
+    """One page of :meth:`OmniSessionService.list_events` (the shape ADK's original API had).
+
+    ``events`` are oldest first within the page; pass ``next_page_token`` back
+    for the next page (``None`` when there is none).
+    """
+
+    events: list[AdkEvent] = Field(default_factory=list)
+    next_page_token: str | None = None
+
+
 # -- the service ---------------------------------------------------------------
 
 
@@ -93,7 +145,7 @@ def _marker(revision: int) -> str:
 
 
 def _revision_of(session: Session) -> int | None:
-    marker = session._storage_update_marker
+    marker = UPSTREAM.marker(session)
     if marker is None:
         return None
     try:
@@ -113,7 +165,7 @@ def _to_session(record: SessionRecord, events: list[AdkEvent] | None = None) -> 
         events=events if events is not None else [],
         last_update_time=record.updated_at,
     )
-    session._storage_update_marker = _marker(record.revision)
+    UPSTREAM.set_marker(session, _marker(record.revision))
     return session
 
 
@@ -126,6 +178,19 @@ class OmniSessionService(BaseSessionService):
     ``uri=`` is the same as the positional URL, so the class can also be named
     in ADK's ``services.yaml``; remaining keyword options go to the store's
     factory.
+
+    ``strict_state``: by default a state value with no JSON form (a client
+    object, a dataframe) is stored as its text form with a logged warning
+    naming the key, as ADK's ``DatabaseSessionService`` does, and the run
+    goes on; with ``strict_state=True`` it raises ``InvalidEntry`` before
+    anything is written.
+
+    ``check_adk_tables``: when the service opens a URL itself, it first looks
+    for sessions that ADK's own ``SqliteSessionService`` or
+    ``DatabaseSessionService`` wrote there (a SQLite file is checked right
+    away; a store offering ``count_adk_sessions()`` on its first use) and
+    raises :class:`ExistingADKSessions`, saying how to copy them, rather than
+    opening an empty omnisession store beside them. ``False`` skips the check.
     """
 
     def __init__(
@@ -134,6 +199,8 @@ class OmniSessionService(BaseSessionService):
         /,
         *,
         uri: str | None = None,
+        strict_state: bool = False,
+        check_adk_tables: bool = True,
         **options: Any,
     ) -> None:
         if store is not None and uri is not None:
@@ -144,16 +211,23 @@ class OmniSessionService(BaseSessionService):
                 "OmniSessionService needs a store or a store URL, e.g. "
                 "OmniSessionService('sqlite:///sessions.db')"
             )
+        self.strict_state = bool(strict_state)
         # Unused locks vanish with their last user (weak values).
         self._locks: weakref.WeakValueDictionary[tuple[int, SessionKey], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
         self._locks_guard = threading.Lock()
+        self._adk_check: Callable[[], Awaitable[Any]] | None = None
         for name in _ADK_CLI_OPTIONS:
             options.pop(name, None)
         if isinstance(target, str):
+            if check_adk_tables:
+                _refuse_adk_sqlite_file(target)
             self.store: SessionStore = open_store(target, **options)
             self._owns_store = True
+            probe = getattr(self.store, "count_adk_sessions", None)
+            if check_adk_tables and callable(probe):
+                self._adk_check = probe
         else:
             if options:
                 raise TypeError(
@@ -161,6 +235,16 @@ class OmniSessionService(BaseSessionService):
                 )
             self.store = target
             self._owns_store = False
+
+    async def _ready(self) -> None:
+        """Before the first operation: the store's check for ADK's own tables, if any."""
+        probe = self._adk_check
+        if probe is None:
+            return
+        found = await probe()
+        if found:
+            raise ExistingADKSessions(_existing_message(repr(self.store), int(found), None, None))
+        self._adk_check = None
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -185,6 +269,23 @@ class OmniSessionService(BaseSessionService):
 
     # -- sessions ----------------------------------------------------------------
 
+    async def _resolve(self, app_name: str, user_id: str, session_id: str) -> str | None:
+        """The stored id a caller's ``session_id`` names; ``None`` for a blank one.
+
+        Whitespace around an id is trimmed (as ADK's in-memory and SQLite
+        services do), unless a session is stored under the padded id itself
+        (written by another tool, e.g. copied from ADK's
+        ``DatabaseSessionService``, which keeps ids verbatim): then that one.
+        Only a padded id costs the extra lookup.
+        """
+        trimmed = session_id.strip()
+        if trimmed == session_id:
+            return session_id or None
+        if not trimmed:
+            return None
+        padded = await self.store.get_session(_key(app_name, user_id, session_id), last=0)
+        return session_id if padded is not None else trimmed
+
     async def create_session(
         self,
         *,
@@ -196,14 +297,24 @@ class OmniSessionService(BaseSessionService):
         """Create a session; ``app:`` / ``user:`` keys of ``state`` go to their scopes.
 
         ``temp:`` keys are not stored. ``AlreadyExistsError`` if ``session_id``
-        is taken; without one, a fresh uuid is used.
+        is taken; without one (or with a blank one) a fresh uuid is used.
+        Whitespace around ``session_id`` is trimmed (see :meth:`get_session`).
         """
-        key = _key(app_name, user_id, session_id or uuid.uuid4().hex)
+        await self._ready()
+        stored_id = await self._resolve(app_name, user_id, session_id) if session_id else None
+        key = _key(app_name, user_id, stored_id or uuid.uuid4().hex)
         try:
-            record = await self.store.create_session(key, _json_state(state))
+            record = await self.store.create_session(key, self._json_state(state))
         except AlreadyExists as exc:
             raise AlreadyExistsError(f"Session with id {key.session_id} already exists.") from exc
         return _to_session(record)
+
+    def _json_state(self, state: Mapping[str, Any] | None) -> JSONObject | None:
+        """``state`` without ``temp:`` keys, rich values made JSON as ADK makes them."""
+        if not state:
+            return None
+        kept = {key: value for key, value in state.items() if not str(key).startswith(TEMP_PREFIX)}
+        return json_state(kept, strict=self.strict_state, what="session state key", check=True)
 
     async def get_session(
         self,
@@ -217,7 +328,10 @@ class OmniSessionService(BaseSessionService):
 
         ``config.num_recent_events``: the newest N events (0: none; negative:
         ``ValueError``); ``config.after_timestamp``: events at or after it.
-        Only those events are read from the store.
+        Only those events are read from the store. Events come in the order
+        they were appended, whatever their timestamps. ``session_id`` with
+        whitespace around it names the trimmed id, unless a session is stored
+        under the padded id itself.
         """
         last = since = None
         if config is not None:
@@ -225,38 +339,98 @@ class OmniSessionService(BaseSessionService):
             if last is not None and last < 0:
                 raise ValueError(f"num_recent_events must be >= 0, got {last}")
             since = config.after_timestamp
+        await self._ready()
+        stored_id = await self._resolve(app_name, user_id, session_id)
+        if stored_id is None:
+            return None
         record = await self.store.get_session(
-            _key(app_name, user_id, session_id), last=last, since=since
+            _key(app_name, user_id, stored_id), last=last, since=since
         )
         if record is None:
             return None
         return _to_session(record, decode_events(record.events))
 
     async def list_sessions(
-        self, *, app_name: str, user_id: str | None = None
-    ) -> ListSessionsResponse:
-        """Every session of the app (or of one user), oldest update first, without events.
+        self,
+        *,
+        app_name: str,
+        user_id: str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> ListSessionsPage:
+        """Sessions of the app (or of one user), least recently updated first, without events.
 
-        ADK's contract returns every session at once, so pages are large: one
-        query per thousand sessions rather than the store's default page.
+        Without ``page_size`` / ``page_token`` (ADK's call) every session is
+        returned, read from the store a thousand at a time. With them, one
+        page of at most ``page_size`` sessions (default 100, at most 10,000)
+        and its ``next_page_token`` (``None`` on the last page): pass it back
+        as ``page_token`` for the next page. Each page costs one store query
+        whatever the size of the app. A forged token raises ``ValueError``.
         """
-        sessions: list[Session] = []
-        cursor: str | None = None
-        while True:
-            page = await self.store.list_sessions(
-                app_name, user_id, page_size=_LIST_PAGE_SIZE, cursor=cursor
-            )
-            sessions.extend(_to_session(record) for record in page.sessions)
-            cursor = page.next_cursor
-            if cursor is None:
-                return ListSessionsResponse(sessions=sessions)
+        await self._ready()
+        if page_size is None and page_token is None:
+            sessions: list[Session] = []
+            cursor: str | None = None
+            while True:
+                page = await self.store.list_sessions(
+                    app_name, user_id, page_size=_LIST_PAGE_SIZE, cursor=cursor
+                )
+                sessions.extend(_to_session(record) for record in page.sessions)
+                cursor = page.next_cursor
+                if cursor is None:
+                    return ListSessionsPage(sessions=sessions)
+        page = await self.store.list_sessions(
+            app_name, user_id, page_size=page_size, cursor=page_token
+        )
+        return ListSessionsPage(
+            sessions=[_to_session(record) for record in page.sessions],
+            next_page_token=page.next_cursor,
+        )
+
+    async def list_events(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        page_size: int | None = None,
+        page_token: str | None = None,
+        oldest_first: bool = False,
+    ) -> ListEventsResponse:
+        """One page of a session's history (the name ADK's original session API gave it).
+
+        By default the first page holds the newest ``page_size`` events
+        (default 100, at most 10,000), oldest first within the page, and its
+        ``next_page_token`` fetches the ones before them; ``oldest_first=True``
+        walks from the first event forwards instead. Each page reads only its
+        own events from the store, so its cost does not depend on the length
+        of the history. A missing session gives an empty page. A forged
+        token, or one from the other direction, raises ``ValueError``.
+        """
+        await self._ready()
+        stored_id = await self._resolve(app_name, user_id, session_id)
+        if stored_id is None:
+            return ListEventsResponse()
+        page = await self.store.get_events(
+            _key(app_name, user_id, stored_id),
+            cursor=page_token,
+            page_size=page_size,
+            oldest_first=oldest_first,
+        )
+        return ListEventsResponse(
+            events=decode_events(page.events), next_page_token=page.next_cursor
+        )
 
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
         """Delete the session and its events (idempotent); app and user state stay."""
-        await self.store.delete_session(_key(app_name, user_id, session_id))
+        await self._ready()
+        stored_id = await self._resolve(app_name, user_id, session_id)
+        if stored_id is not None:
+            await self.store.delete_session(_key(app_name, user_id, stored_id))
 
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         """The user scope, without the ``user:`` prefix; ``{}`` if none."""
+        await self._ready()
         return await self.store.get_user_state(app_name, user_id)
 
     # -- events ------------------------------------------------------------------
@@ -266,12 +440,16 @@ class OmniSessionService(BaseSessionService):
 
         Partial events are returned untouched. An event ``session`` already
         holds (same id, same content) is not stored again. ``temp:`` keys are
-        applied to ``session.state`` but not stored. ``StaleSessionError`` if
-        the session was changed in storage since ``session`` was read,
-        ``SessionNotFoundError`` if it was deleted.
+        applied to ``session.state`` but not stored. A state value with no
+        JSON form is stored as text with a warning (``InvalidEntry`` with
+        ``strict_state``). ``StaleSessionError`` if the session was changed in
+        storage since ``session`` was read, ``SessionNotFoundError`` if it was
+        deleted. Afterwards ``session.last_update_time`` is the event's
+        timestamp, as storage has it.
         """
         if event.partial:
             return event
+        await self._ready()
         key = _key(session.app_name, session.user_id, session.id)
         # Appends to one session from this service are serialised (per event
         # loop), so two branches sharing a session object never race each
@@ -290,9 +468,10 @@ class OmniSessionService(BaseSessionService):
     async def _append_locked(self, key: SessionKey, session: Session, event: AdkEvent) -> AdkEvent:
         if _holds(session, event):
             return event
-        self._apply_temp_state(session, event)
-        event = self._trim_temp_delta_state(event)
-        data = encode_event(event)
+        # ADK's order: temp: state reaches the caller's session, then leaves the event.
+        UPSTREAM.apply_temp_state(self, session, event)
+        event = UPSTREAM.trim_temp_state(self, event)
+        data = encode_event(event, strict=self.strict_state)
         delta: Mapping[str, Any] | None = data.get("actions", {}).get("state_delta") or None
         expected = _revision_of(session)
         if expected is None:
@@ -318,9 +497,9 @@ class OmniSessionService(BaseSessionService):
 
     def _commit(self, session: Session, event: AdkEvent, revision: int | None) -> AdkEvent:
         if revision is not None:
-            session._storage_update_marker = _marker(revision)
+            UPSTREAM.set_marker(session, _marker(revision))
         session.last_update_time = event.timestamp
-        return self._commit_event_to_session(session, event)
+        return UPSTREAM.commit_to_session(self, session, event)
 
     async def _stored_as_newest(
         self, key: SessionKey, event: AdkEvent, actual: int, expected: int
@@ -345,17 +524,19 @@ class OmniSessionService(BaseSessionService):
         """The revision to write at for a session object this service did not load.
 
         Mirrors ADK's ``DatabaseSessionService``: such an object (built by
-        hand, or from another service) is current unless storage changed
+        hand, or from another service) is current unless storage was written
         after its ``last_update_time`` and its newest event is not the stored
-        newest one. Returns ``None`` when ``event`` itself is the stored
-        newest (a retry).
+        newest one. Storage's ``updated_at`` is, like ADK's ``update_time``,
+        the timestamp of the newest appended event, so the two compare the
+        same way they do in ADK. Returns ``None`` when ``event`` itself is the
+        stored newest (a retry).
         """
         record = await self.store.get_session(key, last=1)
         if record is None:
             raise SessionNotFoundError(f"Session {session.id} not found.")
         newest = record.events[-1].data if record.events else None
         if newest is not None and _same_event(newest, event):
-            session._storage_update_marker = _marker(record.revision)
+            UPSTREAM.set_marker(session, _marker(record.revision))
             return None
         if record.updated_at > session.last_update_time:
             newest_id = newest.get("id") if newest is not None else None
@@ -422,28 +603,123 @@ def _trimmed_copy(event: AdkEvent) -> AdkEvent:
     return copy
 
 
-def _json_state(state: Mapping[str, Any] | None) -> JSONObject | None:
-    """``state`` without ``temp:`` keys, rich values (datetimes, models) made JSON as ADK does."""
-    if not state:
-        return None
-    kept = {key: value for key, value in state.items() if not str(key).startswith(TEMP_PREFIX)}
-    try:
-        return cast(JSONObject, to_jsonable_python(kept))
-    except (PydanticSerializationError, TypeError, ValueError) as exc:
-        raise InvalidEntry(
-            f"session state cannot be stored as JSON ({exc}); nothing was created"
-        ) from exc
-
-
 def _same_event(stored: JSONObject, event: AdkEvent) -> bool:
     return stored.get("id") == event.id and decode_event(stored) == event
+
+
+# -- ADK's own data under a taken-over URL ------------------------------------------
+
+_SQLITE_SCHEMES = ("sqlite", "sqlite+aiosqlite")
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The file a ``sqlite://`` URL names (SQLAlchemy's convention), ``None`` for memory."""
+    scheme, sep, _ = url.partition("://")
+    if not sep or scheme.lower() not in _SQLITE_SCHEMES:
+        return None
+    path = unquote(urlsplit(url).path)
+    path = path[1:] if path.startswith("/") else path
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return path
+
+
+class _FoundADKData:
+    """What ADK's own tables in a SQLite file hold: how many sessions, of which apps, by whom."""
+
+    def __init__(self, count: int, apps: list[str], writer: str) -> None:
+        self.count, self.apps, self.writer = count, apps, writer
+
+
+def _adk_sessions_in_sqlite(path: str) -> _FoundADKData | None:
+    """What ADK's own session tables in the SQLite file hold; ``None`` if it has none."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        connection = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        tables = {
+            row[0]
+            for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if not {"sessions", "events"} <= tables:
+            return None
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(sessions)")}
+        if not {"app_name", "user_id", "id", "state", "update_time"} <= columns:
+            return None
+        event_columns = {row[1] for row in connection.execute("PRAGMA table_info(events)")}
+        count = int(connection.execute("SELECT COUNT(*) FROM sessions").fetchone()[0])
+        apps = [
+            str(row[0])
+            for row in connection.execute(
+                "SELECT DISTINCT app_name FROM sessions ORDER BY app_name LIMIT ?",
+                (_APPS_NAMED + 1,),
+            )
+        ]
+    except sqlite3.Error:  # not a database, locked, ...: the store will say
+        return None
+    finally:
+        connection.close()
+    if "adk_internal_metadata" in tables or "event_data" not in event_columns:
+        return _FoundADKData(count, apps, "DatabaseSessionService")
+    return _FoundADKData(count, apps, "SqliteSessionService")
+
+
+#: At most this many app names go into the copy command of the message.
+_APPS_NAMED = 10
+
+
+def _refuse_adk_sqlite_file(url: str) -> None:
+    path = _sqlite_file(url)
+    if path is None:
+        return
+    found = _adk_sessions_in_sqlite(path)
+    if found is None or found.count == 0:
+        return
+    raise ExistingADKSessions(_existing_message(url, found.count, found, os.path.abspath(path)))
+
+
+def _existing_message(where: str, count: int, found: _FoundADKData | None, path: str | None) -> str:
+    plural = "session" if count == 1 else "sessions"
+    if found is not None and path is not None:
+        who = f"Google ADK's own {found.writer}"
+        source = shlex.quote(
+            f"adk+sqlite:///{path}"
+            if found.writer == "SqliteSessionService"
+            else f"adk+db://sqlite+aiosqlite:///{path}"
+        )
+        target = shlex.quote(f"sqlite:///{os.path.splitext(path)[0]}-omnisession.db")
+        apps = found.apps[:_APPS_NAMED]
+        named = "".join(f" --app {shlex.quote(app)}" for app in apps)
+        if len(found.apps) > _APPS_NAMED:
+            named += " --app ... (one --app per app)"
+    else:
+        who = "Google ADK's own session service"
+        source = "adk+db://<the URL you gave DatabaseSessionService>"
+        target = "<a new omnisession URL>"
+        named = " --app <each app>"
+    command = f"omnisession copy {source} {target}{named}"
+    return (
+        f"{where} holds {count} {plural} written by {who}, which OmniSessionService does not "
+        "read: it would start an empty omnisession store beside them and they would disappear "
+        f"from view. Copy them into a new database first, `{command}`, and point the service "
+        "(or --session_service_uri) at that; or use another database. To open this one anyway, "
+        "pass check_adk_tables=False (for adk web: register_with_adk(check_adk_tables=False) in "
+        "services.py)."
+    )
 
 
 # -- ADK CLI service registry ---------------------------------------------------
 
 
 def register_with_adk(
-    service_registry: Any | None = None, *, schemes: Sequence[str] | None = None
+    service_registry: Any | None = None,
+    *,
+    schemes: Sequence[str] | None = None,
+    strict_state: bool = False,
+    check_adk_tables: bool = True,
 ) -> list[str]:
     """Make every installed backend's URL scheme a session service URI for ADK's CLI.
 
@@ -452,8 +728,12 @@ def register_with_adk(
     installed omnisession plugin handles (``memory``, ``sqlite``,
     ``postgresql``, ``redis``, ``dynamodb``, ...), replacing ADK's built-in
     services for the schemes both know. ``schemes`` limits it to those
-    schemes. Returns the schemes registered. ADK calls it for you when the
-    agents directory has a ``services.py`` containing::
+    schemes. ``strict_state`` and ``check_adk_tables`` go to every service
+    built (see :class:`OmniSessionService`): a database that ADK's own
+    service already wrote sessions to is refused with a message saying how to
+    copy them, never silently hidden. Returns the schemes registered. ADK
+    calls it for you when the agents directory has a ``services.py``
+    containing::
 
         from omnisession.adk import register_with_adk; register_with_adk()
     """
@@ -469,11 +749,18 @@ def register_with_adk(
             f"no installed omnisession backend handles {unknown} "
             f"(installed: {sorted(installed)}); install its plugin first"
         )
+    factory = functools.partial(
+        _adk_factory, strict_state=strict_state, check_adk_tables=check_adk_tables
+    )
     for scheme in wanted:
-        service_registry.register_session_service(scheme, _adk_factory)
+        service_registry.register_session_service(scheme, factory)
     return sorted(wanted)
 
 
-def _adk_factory(uri: str, **options: Any) -> OmniSessionService:
+def _adk_factory(
+    uri: str, *, strict_state: bool = False, check_adk_tables: bool = True, **options: Any
+) -> OmniSessionService:
     """The factory ADK's registry calls with ``(uri, agents_dir=..., **session_db_kwargs)``."""
-    return OmniSessionService(uri, **options)
+    return OmniSessionService(
+        uri, strict_state=strict_state, check_adk_tables=check_adk_tables, **options
+    )

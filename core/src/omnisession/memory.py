@@ -19,33 +19,49 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import _json
-from .backend import ValidatingStore, decode_cursor, encode_cursor
+from ._builtin import MEMORY_CAPABILITIES
+from .backend import ValidatingStore, decode_cursor, encode_cursor, parse_options
 from .errors import AlreadyExists, SessionNotFound, StaleSession
 from .model import (
-    Appended,
     Event,
     JSONObject,
     Page,
     SessionKey,
     SessionRecord,
-    StateDelta,
     merge_state,
     now,
 )
-from .store import Capability
+from .writes import Committed, Creation, Write
 
-__all__ = ["MemoryStore", "open_memory_store"]
+__all__ = ["CAPABILITIES", "MemoryStore", "open_memory_store", "release_engine"]
+
+CAPABILITIES = MEMORY_CAPABILITIES
+"""What every ``memory://`` store declares (declared once, in :mod:`omnisession._builtin`)."""
+
+
+@dataclass
+class _Stored:
+    """One event as kept: its number, time, payload text and recorded delta text."""
+
+    seq: int
+    timestamp: float
+    data: str
+    delta: str | None
+
+    def event(self) -> Event:
+        delta = None if self.delta is None else _json.loads(self.delta)
+        return Event(self.seq, self.timestamp, _json.loads(self.data), delta)
 
 
 @dataclass
 class _Session:
     created_at: float
     updated_at: float
-    revision: int = 1
+    revision: int = 0
     next_seq: int = 1
     state: JSONObject = field(default_factory=dict)
-    # (seq, timestamp, json text), ordered by seq
-    events: list[tuple[int, float, str]] = field(default_factory=list)
+    base: JSONObject = field(default_factory=dict)
+    events: list[_Stored] = field(default_factory=list)
 
 
 @dataclass
@@ -53,7 +69,7 @@ class _Engine:
     lock: threading.Lock = field(default_factory=threading.Lock)
     sessions: dict[SessionKey, _Session] = field(default_factory=dict)
     app_state: dict[str, JSONObject] = field(default_factory=dict)
-    user_state: dict[object, JSONObject] = field(default_factory=dict)
+    user_state: dict[tuple[str, str], JSONObject] = field(default_factory=dict)
 
 
 _named_engines: dict[str, _Engine] = {}
@@ -65,6 +81,22 @@ def _engine_named(name: str) -> _Engine:
         return _named_engines.setdefault(name, _Engine())
 
 
+def release_engine(name: str) -> None:
+    """Forget the process-wide engine ``memory://NAME`` and its data.
+
+    Stores already open on it keep working on the old engine; the next store
+    opened with that name starts empty. Tests use it to leave nothing behind.
+    """
+    with _named_lock:
+        _named_engines.pop(name, None)
+
+
+def _copy(value: JSONObject) -> JSONObject:
+    """A deep copy through JSON, so neither side can alias the other's values."""
+    copied: JSONObject = _json.loads(_json.dumps(value))
+    return copied
+
+
 class MemoryStore(ValidatingStore):
     """The reference implementation of :class:`~omnisession.SessionStore`.
 
@@ -72,7 +104,7 @@ class MemoryStore(ValidatingStore):
     arguments; each hook below is one critical section under the engine's lock.
     """
 
-    capabilities = frozenset({Capability.BASE, Capability.LARGE_ENTRIES})
+    capabilities = CAPABILITIES
 
     def __init__(self, name: str | None = None) -> None:
         self._engine = _Engine() if not name else _engine_named(name)
@@ -89,15 +121,15 @@ class MemoryStore(ValidatingStore):
             rows = session.events
             if last is not None:
                 rows = rows[-last:] if last else []
-            rows = [row for row in rows if row[1] >= since] if since is not None else list(rows)
+            rows = [row for row in rows if since is None or row.timestamp >= since]
             record = self._record(key, session)
-        record.events.extend(Event(seq, ts, _json.loads(text)) for seq, ts, text in rows)
+        record.events.extend(row.event() for row in rows)
         return record
 
     async def _list_sessions(
         self, app_name: str, user_id: str | None, page_size: int, cursor: str | None
     ) -> Page:
-        after = tuple(decode_cursor(cursor, 3)) if cursor else None
+        after = tuple(decode_cursor(cursor, float, str, str)) if cursor else None
         with self._engine.lock:
             matches = sorted(
                 (
@@ -109,7 +141,10 @@ class MemoryStore(ValidatingStore):
             )
             start = bisect.bisect_right([row[:3] for row in matches], after) if after else 0
             chunk = matches[start : start + page_size + 1]
-            records = [self._record(key, session) for *_, key, session in chunk[:page_size]]
+            records = [
+                self._record(key, session, with_base=False)
+                for *_, key, session in chunk[:page_size]
+            ]
         next_cursor = encode_cursor(*chunk[page_size - 1][:3]) if len(chunk) > page_size else None
         return Page(records, next_cursor)
 
@@ -119,144 +154,175 @@ class MemoryStore(ValidatingStore):
             if session is None:
                 return []
             rows = session.events if limit is None else session.events[-limit:]
-            texts = [text for _, _, text in rows]
-        return [_json.loads(text) for text in texts]
+            texts = [row.data for row in rows]
+        return _json.loads_all(texts)
+
+    async def _get_events(
+        self,
+        key: SessionKey,
+        after: int | None,
+        before: int | None,
+        limit: int,
+        oldest_first: bool,
+    ) -> list[Event]:
+        with self._engine.lock:
+            session = self._engine.sessions.get(key)
+            if session is None:
+                return []
+            rows = session.events
+            low = 0 if after is None else bisect.bisect_right(rows, after, key=lambda r: r.seq)
+            high = (
+                len(rows)
+                if before is None
+                else bisect.bisect_left(rows, before, key=lambda r: r.seq)
+            )
+            window = rows[low:high]
+            window = window[:limit] if oldest_first else window[-limit:]
+        return [row.event() for row in window]
 
     async def _get_user_state(self, app_name: str, user_id: str) -> JSONObject:
         with self._engine.lock:
-            return dict(self._engine.user_state.get(self._user_scope(app_name, user_id), {}))
+            return _copy(self._engine.user_state.get((app_name, user_id), {}))
 
     async def _get_app_state(self, app_name: str) -> JSONObject:
         with self._engine.lock:
-            return dict(self._engine.app_state.get(app_name, {}))
+            return _copy(self._engine.app_state.get(app_name, {}))
+
+    async def _list_apps(self) -> list[str]:
+        with self._engine.lock:
+            names = {key.app_name for key in self._engine.sessions}
+            names.update(self._engine.app_state)
+            names.update(app for app, _ in self._engine.user_state)
+        return sorted(names)
 
     # -- writes ------------------------------------------------------------
 
-    async def _create_session(self, key: SessionKey, delta: StateDelta) -> SessionRecord:
-        delta = _owned(delta)
+    async def _write(self, write: Write) -> Committed:
+        """The write primitive, step by step as :mod:`omnisession.writes` defines it,
+        in one critical section: nothing raises once anything has changed."""
+        delta = write.delta
+        # private copies, made before taking the lock: the caller's dicts stay theirs
+        owned = (_copy(delta.app), _copy(delta.user), _copy(delta.session)) if delta else None
+        base = _copy(write.base_state) if write.base_state is not None else None
         with self._engine.lock:
-            if key in self._engine.sessions:
-                raise AlreadyExists(key)
-            stamp = now()
-            session = _Session(created_at=stamp, updated_at=stamp, state=delta.session)
-            self._engine.sessions[key] = session
-            self._apply_scopes(key, delta)
-            return self._record(key, session)
+            # 1. find (or create) the session; the creation mode and expected revision
+            session = self._engine.sessions.get(write.key)
+            if session is None:
+                if write.creation is Creation.NEVER:
+                    raise SessionNotFound(write.key)
+                assert write.created_at is not None
+                session = _Session(created_at=write.created_at, updated_at=write.created_at)
+                session.base = base if base is not None else _copy(delta.session)
+                self._engine.sessions[write.key] = session
+                fresh = True
+            else:
+                if write.creation is Creation.ONLY:
+                    raise AlreadyExists(write.key)
+                expected = write.expected_revision
+                if expected is not None and expected != session.revision:
+                    raise StaleSession(write.key, expected, session.revision)
+                fresh = False
+            never_had_events = session.next_seq == 1
+            # 2. truncate
+            if write.truncate_from is not None:
+                cut = bisect.bisect_left(session.events, write.truncate_from, key=lambda r: r.seq)
+                del session.events[cut:]
+            # 3. append, each event with its own seq or the next; next = past the highest
+            first_seq = None
+            for event in write.events:
+                seq = session.next_seq if event.seq is None else event.seq
+                first_seq = seq if first_seq is None else first_seq
+                session.events.append(_Stored(seq, event.timestamp, event.data, event.delta))
+                session.next_seq = max(session.next_seq, seq + 1)
+            # 4. the delta, to its three scopes (and to the base before the first event)
+            if owned is not None:
+                app, user, own = owned
+                session.state.update(own)
+                if never_had_events and not fresh and not write.events:
+                    session.base.update(_copy(own))
+                if app:
+                    self._engine.app_state.setdefault(write.key.app_name, {}).update(app)
+                if user:
+                    scope = (write.key.app_name, write.key.user_id)
+                    self._engine.user_state.setdefault(scope, {}).update(user)
+            # 5. revision and updated_at (set, not max)
+            session.revision = 1 if fresh else session.revision + 1
+            session.updated_at = write.updated_at
+            return Committed(session.revision, first_seq)
 
     async def _delete_session(self, key: SessionKey) -> None:
         with self._engine.lock:
             self._engine.sessions.pop(key, None)
-
-    async def _append_event(
-        self,
-        key: SessionKey,
-        entry: str,
-        delta: StateDelta,
-        timestamp: float,
-        expected_revision: int | None,
-    ) -> Appended:
-        delta = _owned(delta)
-        with self._engine.lock:
-            session = self._changed(key, expected_revision, delta)
-            seq = session.next_seq
-            session.events.append((seq, timestamp, entry))
-            session.next_seq += 1
-            return Appended(seq=seq, revision=session.revision, timestamp=timestamp)
-
-    async def _update_state(
-        self, key: SessionKey, delta: StateDelta, expected_revision: int | None
-    ) -> int:
-        delta = _owned(delta)
-        with self._engine.lock:
-            return self._changed(key, expected_revision, delta).revision
-
-    async def _add_items(self, key: SessionKey, entries: list[str]) -> None:
-        with self._engine.lock:
-            stamp = now()
-            session = self._engine.sessions.get(key)
-            if session is None:
-                session = self._engine.sessions[key] = _Session(created_at=stamp, updated_at=stamp)
-            for entry in entries:
-                session.events.append((session.next_seq, stamp, entry))
-                session.next_seq += 1
-            session.revision += 1
-            session.updated_at = max(session.updated_at, stamp)
 
     async def _pop_item(self, key: SessionKey) -> JSONObject | None:
         with self._engine.lock:
             session = self._engine.sessions.get(key)
             if session is None or not session.events:
                 return None
-            _, _, text = session.events.pop()
+            row = session.events.pop()
             session.revision += 1
-            session.updated_at = max(session.updated_at, now())
-        result: JSONObject = _json.loads(text)
+            session.updated_at = now()
+        result: JSONObject = _json.loads(row.data)
         return result
 
-    async def _clear_session(self, key: SessionKey) -> None:
+    async def _delete_idle(self, keys: list[SessionKey], updated_before: float) -> int:
+        deleted = 0
         with self._engine.lock:
-            session = self._engine.sessions.get(key)
-            if session is None:
-                return
-            session.events.clear()
-            session.revision += 1
-            session.updated_at = max(session.updated_at, now())
+            for key in keys:
+                session = self._engine.sessions.get(key)
+                if session is not None and session.updated_at < updated_before:
+                    del self._engine.sessions[key]
+                    deleted += 1
+        return deleted
+
+    async def _erase(self, app_name: str, user_id: str | None) -> int:
+        with self._engine.lock:
+            doomed = [
+                key
+                for key in self._engine.sessions
+                if key.app_name == app_name and (user_id is None or key.user_id == user_id)
+            ]
+            for key in doomed:
+                del self._engine.sessions[key]
+            if user_id is None:
+                self._engine.app_state.pop(app_name, None)
+                for scope in [scope for scope in self._engine.user_state if scope[0] == app_name]:
+                    del self._engine.user_state[scope]
+            else:
+                self._engine.user_state.pop((app_name, user_id), None)
+        return len(doomed)
+
+    async def _update_scope(self, app_name: str, user_id: str | None, values: JSONObject) -> None:
+        owned = _copy(values)
+        with self._engine.lock:
+            if user_id is None:
+                self._engine.app_state.setdefault(app_name, {}).update(owned)
+            else:
+                self._engine.user_state.setdefault((app_name, user_id), {}).update(owned)
 
     # -- helpers (called with the lock held) --------------------------------
 
-    def _changed(
-        self, key: SessionKey, expected_revision: int | None, delta: StateDelta
-    ) -> _Session:
-        """Check the session exists at ``expected_revision``, then bump it and apply ``delta``."""
-        session = self._engine.sessions.get(key)
-        if session is None:
-            raise SessionNotFound(key)
-        if expected_revision is not None and expected_revision != session.revision:
-            raise StaleSession(key, expected_revision, session.revision)
-        session.revision += 1
-        session.updated_at = max(session.updated_at, now())
-        session.state.update(delta.session)
-        self._apply_scopes(key, delta)
-        return session
-
-    def _apply_scopes(self, key: SessionKey, delta: StateDelta) -> None:
-        if delta.app:
-            self._engine.app_state.setdefault(key.app_name, {}).update(delta.app)
-        if delta.user:
-            scope = self._user_scope(key.app_name, key.user_id)
-            self._engine.user_state.setdefault(scope, {}).update(delta.user)
-
-    def _user_scope(self, app_name: str, user_id: str) -> object:
-        """The engine's key of a user scope: a tuple, so no two (app, user) pairs collide."""
-        return (app_name, user_id)
-
-    def _record(self, key: SessionKey, session: _Session) -> SessionRecord:
+    def _record(
+        self, key: SessionKey, session: _Session, *, with_base: bool = True
+    ) -> SessionRecord:
         state = merge_state(
             session.state,
             self._engine.app_state.get(key.app_name, {}),
-            self._engine.user_state.get(self._user_scope(key.app_name, key.user_id), {}),
+            self._engine.user_state.get((key.app_name, key.user_id), {}),
         )
         return SessionRecord(
             key=key,
-            state=_json.loads(_json.dumps(state)),
+            state=_copy(state),
             events=[],
             created_at=session.created_at,
             updated_at=session.updated_at,
             revision=session.revision,
+            base_state=_copy(session.base) if with_base else None,
         )
 
 
-def _owned(delta: StateDelta) -> StateDelta:
-    """A deep copy of ``delta``, so callers can't alias the stored values."""
-    if not delta:
-        return delta
-    copied = _json.loads(_json.dumps([delta.app, delta.user, delta.session]))
-    return StateDelta(app=copied[0], user=copied[1], session=copied[2])
-
-
 def open_memory_store(url: str, **options: Any) -> MemoryStore:
-    """Factory for ``memory://`` and ``memory://NAME``."""
-    if options:
-        raise TypeError(f"memory:// takes no options, got {sorted(options)}")
-    parts = urlsplit(url)
+    """Factory for ``memory://`` and ``memory://NAME`` (no options)."""
+    parsed = parse_options((), url, options, backend="memory")
+    parts = urlsplit(parsed.url)
     return MemoryStore(name=(parts.netloc + parts.path).strip("/") or None)

@@ -11,15 +11,19 @@ from .errors import InvalidEntry, InvalidKey
 
 __all__ = [
     "APP_PREFIX",
+    "MAX_ID_LENGTH",
     "TEMP_PREFIX",
     "USER_PREFIX",
     "Appended",
     "Event",
+    "EventPage",
     "JSONObject",
     "Page",
     "SessionKey",
     "SessionRecord",
     "StateDelta",
+    "check_id",
+    "flat_state",
     "merge_state",
     "now",
     "split_state",
@@ -32,7 +36,8 @@ APP_PREFIX = "app:"
 USER_PREFIX = "user:"
 TEMP_PREFIX = "temp:"
 
-_MAX_ID_LENGTH = 1024
+MAX_ID_LENGTH = 1024
+"""The longest app name, user id or session id, in characters."""
 
 
 def now() -> float:
@@ -40,21 +45,37 @@ def now() -> float:
     return time.time()
 
 
-def _check_id(name: str, value: object) -> None:
+def check_id(name: str, value: object) -> str:
+    """``value`` if it is a usable id (app name, user id, session id), else ``InvalidKey``.
+
+    The one id check: :class:`SessionKey` and every operation taking a bare
+    ``app_name`` / ``user_id`` use it, so the same id is accepted or refused
+    the same way everywhere, before any I/O. An id is a non-empty str of at
+    most :data:`MAX_ID_LENGTH` characters, valid unicode (no lone surrogate)
+    and without NUL; anything else (``:``, ``/``, braces, spaces, emoji) is
+    fine and never collides with another id.
+    """
     if not isinstance(value, str):
         raise InvalidKey(f"{name} must be a str, got {type(value).__name__}")
     if not value:
         raise InvalidKey(f"{name} must not be empty; give every app, user and session a name")
-    if len(value) > _MAX_ID_LENGTH:
-        raise InvalidKey(f"{name} is {len(value)} characters long; keep ids under {_MAX_ID_LENGTH}")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidKey(
+            f"{name} is {len(value)} characters long; keep ids at most {MAX_ID_LENGTH}"
+        )
     if "\x00" in value:
         raise InvalidKey(
             f"{name} {value!r} contains a NUL character, which no engine stores reliably"
         )
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidKey(f"{name} {value!r} is not valid unicode (lone surrogate?)") from exc
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidKey(
+                f"{name} {value!r} is not valid unicode (a lone surrogate); "
+                "ids must be text that UTF-8 can encode"
+            ) from exc
+    return value
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -71,9 +92,9 @@ class SessionKey:
     session_id: str
 
     def __post_init__(self) -> None:
-        _check_id("app_name", self.app_name)
-        _check_id("user_id", self.user_id)
-        _check_id("session_id", self.session_id)
+        check_id("app_name", self.app_name)
+        check_id("user_id", self.user_id)
+        check_id("session_id", self.session_id)
 
     def __str__(self) -> str:
         return f"({self.app_name!r}, {self.user_id!r}, {self.session_id!r})"
@@ -83,14 +104,19 @@ class SessionKey:
 class Event:
     """One entry of a session's history.
 
-    ``seq`` is the per-session append order (1, 2, 3, ... with gaps only where
-    entries were popped); history is always ordered by ``seq``, never by
-    ``timestamp``.
+    ``seq`` is the per-session append order (1, 2, 3, ...; numbers are never
+    reused, so there are gaps where entries were popped, cleared or
+    replaced); history is always ordered by ``seq``, never by ``timestamp``.
+    ``state_delta`` is the state change the entry was written with (flat
+    keys, ``app:``/``user:`` prefixed, ``temp:`` dropped), ``None`` when it
+    had none: it is how a fork rebuilds the state as of an earlier event,
+    and what an export carries.
     """
 
     seq: int
     timestamp: float
     data: JSONObject
+    state_delta: JSONObject | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +126,9 @@ class SessionRecord:
     ``state`` is the merged view: the session's own keys plus the app and user
     scopes under their ``app:`` / ``user:`` prefixes. ``revision`` grows with
     every committed write to the session and is what ``expected_revision``
-    compares against.
+    compares against. ``updated_at`` is the time of the newest write: the
+    event's own timestamp for ``append_event`` (as ADK's ``last_update_time``),
+    the store's clock for other writes; listings are ordered by it.
     """
 
     key: SessionKey
@@ -109,6 +137,10 @@ class SessionRecord:
     created_at: float
     updated_at: float
     revision: int
+    base_state: JSONObject | None = None
+    """The session state before its first event (what a fork at an early event
+    starts from); filled in by ``get_session``, ``None`` in listings or where
+    a backend does not keep it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +157,18 @@ class Page:
     """One page of ``list_sessions``; pass ``next_cursor`` back for the next one."""
 
     sessions: list[SessionRecord]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    """One page of a session's history from ``get_events``, oldest event first.
+
+    Pass ``next_cursor`` back for the next page (older events by default,
+    newer ones with ``oldest_first=True``); ``None`` when there is none.
+    """
+
+    events: list[Event]
     next_cursor: str | None = None
 
 
@@ -175,3 +219,8 @@ def merge_state(
     for key, value in user.items():
         merged[USER_PREFIX + key] = value
     return merged
+
+
+def flat_state(delta: StateDelta) -> JSONObject:
+    """The flat, prefixed form of ``delta`` (the inverse of :func:`split_state`)."""
+    return merge_state(delta.session, delta.app, delta.user)

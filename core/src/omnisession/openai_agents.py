@@ -20,15 +20,29 @@ see the same ``app:`` and ``user:`` state.
 :func:`state_instructions` fills an agent's instructions from that state, like
 ADK's ``{key}`` templates.
 
+It is also a drop-in for the SDK's own stores: ``await session.close()`` and
+``ping()`` as on ``RedisSession`` / ``AsyncSQLiteSession``, and the SDK's
+atomic compaction hooks, so ``OpenAIResponsesCompactionSession`` (also
+through ``EncryptedSession``) compacts a history window in one conditional
+write of the store. :meth:`OmniSession.get_items_page` pages through a long
+thread and :meth:`OmniSession.fork` copies one.
+
 Requires the ``openai`` extra: ``pip install 'omnisession[openai]'``.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, cast
+
+from ._extras import require_extra
+
+require_extra(
+    "agents", needed_by="omnisession.openai_agents", extra="openai", what="the OpenAI Agents SDK"
+)
 
 from agents.memory.session_settings import (
     SessionSettings,
@@ -36,15 +50,33 @@ from agents.memory.session_settings import (
     resolve_session_limit,
 )
 
-from .errors import AlreadyExists, InvalidKey, OmnisessionError, SessionNotFound
-from .model import APP_PREFIX, TEMP_PREFIX, USER_PREFIX, JSONObject, SessionKey, SessionRecord
+from .errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    InvalidKey,
+    OmnisessionError,
+    SessionNotFound,
+    StaleSession,
+    Unsupported,
+)
+from .model import (
+    APP_PREFIX,
+    TEMP_PREFIX,
+    USER_PREFIX,
+    Event,
+    EventPage,
+    JSONObject,
+    SessionKey,
+    SessionRecord,
+)
 from .plugins import open_store
-from .store import SessionStore
+from .store import Capability, LifecycleStore, SessionStore
 
 if TYPE_CHECKING:
     from agents.agent import Agent
     from agents.items import TResponseInputItem
     from agents.memory import Session
+    from agents.memory.session import _CompactionSnapshot
     from agents.run_context import RunContextWrapper
 
 __all__ = [
@@ -60,9 +92,20 @@ __all__ = [
 DEFAULT_APP_NAME = "default"
 """The ``app_name`` of an :class:`OmniSession` built without one."""
 
+logger = logging.getLogger("omnisession.openai_agents")
+
+# The Session methods through which items enter and leave the store. A subclass that
+# overrides one of them transforms items on the way (encryption, redaction, extra
+# indexes), so the compaction hooks, which read and write the store directly, would
+# bypass it: they are then withheld, as the SDK's own stores withhold theirs.
+_ITEM_METHODS = ("get_items", "add_items")
+
 
 class SessionClosed(OmnisessionError, RuntimeError):
-    """An :class:`OmniSession` was used after :meth:`OmniSession.aclose`."""
+    """An :class:`OmniSession` was used after :meth:`OmniSession.close` / ``aclose``.
+
+    A ``RuntimeError``, as the SDK's own sessions raise once closed.
+    """
 
 
 class MissingStateKey(OmnisessionError, KeyError):
@@ -90,7 +133,10 @@ class OmniSession:
 
     Satisfies the ``agents`` ``Session`` protocol (``session_id``,
     ``session_settings``, ``get_items``, ``add_items``, ``pop_item``,
-    ``clear_session``), so pass it as ``Runner.run(..., session=...)``.
+    ``clear_session``), so pass it as ``Runner.run(..., session=...)``, and
+    wraps in the SDK's ``OpenAIResponsesCompactionSession`` and
+    ``EncryptedSession``: compaction is atomic on every store declaring
+    ``Capability.REPLACE`` (every built-in one).
 
     Where the thread lives: the store key is ``(app_name, user_id,
     session_id)``.
@@ -236,6 +282,254 @@ class OmniSession:
         self._check_open()
         await self._store.clear_session(self._key)
 
+    # -- history pages and forks -----------------------------------------------
+
+    async def get_items_page(
+        self,
+        *,
+        cursor: str | None = None,
+        page_size: int | None = None,
+        oldest_first: bool = False,
+    ) -> EventPage:
+        """One page of the history, for threads too long to load with :meth:`get_items`.
+
+        The first page holds the newest ``page_size`` items (default 100, at
+        most 10,000); pass its ``next_cursor`` back as ``cursor`` for the
+        items before them, until ``next_cursor`` is ``None``. With
+        ``oldest_first=True`` the pages walk forwards from the first item
+        instead. Within a page the items are always oldest first. Each page
+        reads only its own items, so its cost does not depend on the length
+        of the history.
+
+        Each ``page.events[i]`` is an :class:`~omnisession.Event`: ``.data``
+        is the item (what :meth:`get_items` returns), ``.seq`` its number in
+        the thread (increasing, with gaps where items were popped, cleared
+        or compacted; give it to :meth:`fork` as ``up_to``) and
+        ``.timestamp`` when it was stored. A thread with no history gives an
+        empty page; a forged cursor, or one from the other direction,
+        ``ValueError``.
+        """
+        self._check_open()
+        return await self._store.get_events(
+            self._key, cursor=cursor, page_size=page_size, oldest_first=oldest_first
+        )
+
+    async def fork(
+        self,
+        session_id: str,
+        *,
+        up_to: int | None = None,
+        session_settings: SessionSettings | Mapping[str, Any] | None = None,
+    ) -> OmniSession:
+        """Copy this thread to a new thread ``session_id`` and return a session on it.
+
+        The copy holds this thread's items (those with ``seq <= up_to`` when
+        ``up_to`` is given, see :meth:`get_items_page`); both threads then go
+        their own ways. Its session state is this thread's current state for
+        a whole copy; for a copy up to an earlier item, the state the thread
+        had before its first item (state set with :meth:`update_state` later
+        belongs to no item, so it cannot be rebuilt as of an earlier one). The
+        copy is made in one atomic operation of the store: a concurrent write
+        to this thread is either wholly in the copy or not at all.
+
+        The copy is a thread of the same app and the same user (``user:`` and
+        ``app:`` state stay shared, not copied): with the default placement
+        (``user_id`` = this ``session_id``) open it again later with
+        ``OmniSession(session_id, store, user_id=session.user_id)``.
+
+        The new session uses this session's store without owning it (when
+        this session was opened with ``url=``, keep it open while the fork is
+        in use) and this session's ``session_settings`` unless others are
+        given. ``AlreadyExists`` if ``session_id`` is taken,
+        ``SessionNotFound`` if this thread has never been written,
+        :class:`~omnisession.errors.Unsupported` if the store cannot fork
+        (it does not declare ``Capability.LIFECYCLE``).
+        """
+        self._check_open()
+        target = SessionKey(self._key.app_name, self._key.user_id, session_id)
+        store = self._store
+        if Capability.LIFECYCLE not in _capabilities(store) or not callable(
+            getattr(store, "fork_session", None)
+        ):
+            raise Unsupported(
+                f"{type(store).__name__} cannot fork sessions: it does not declare the "
+                "'lifecycle' capability (see `omnisession backends`)"
+            )
+        await cast(LifecycleStore, store).fork_session(self._key, target, up_to=up_to)
+        return OmniSession(
+            session_id,
+            store,
+            app_name=self._key.app_name,
+            user_id=self._key.user_id,
+            session_settings=(
+                session_settings if session_settings is not None else self.session_settings
+            ),
+        )
+
+    # -- the SDK's atomic compaction hooks ---------------------------------------
+    #
+    # OpenAIResponsesCompactionSession looks these up on the session it wraps (and
+    # EncryptedSession on the session under it). Both are built on the store's
+    # replace_events (Capability.REPLACE); on a store without it they answer "not
+    # available" (None / False) and the SDK falls back to what it does for sessions
+    # without the hooks.
+
+    async def _get_compaction_snapshot(
+        self,
+        limit: int,
+        *,
+        prune_prefix: Callable[[TResponseInputItem], bool] | None = None,
+    ) -> _CompactionSnapshot | None:
+        """The newest ``limit`` items, read at one revision, and a conditional replacement.
+
+        The SDK's hook for automatic compaction over a window of the history
+        (``session_settings={"limit": N}``, input filters). ``complete`` says
+        whether the window holds the whole history. ``replace_suffix(start,
+        output)`` replaces the window's items from index ``start`` on by
+        ``output`` in ONE atomic write of the store, and only if nothing was
+        written to the thread since the snapshot was read (same revision):
+        otherwise it changes nothing and returns ``False``, and the SDK keeps
+        the history as it is. Items older than the window are kept, except
+        that ``prune_prefix`` (EncryptedSession's "this envelope has
+        expired") removes, in the same write, the run of oldest items it
+        accepts; see :meth:`_replacement`.
+
+        ``None`` when the store does not declare ``Capability.REPLACE``, when a
+        subclass transforms items in ``get_items`` / ``add_items``, or when the
+        installed SDK has no snapshot type.
+        """
+        self._check_open()
+        try:
+            from agents.memory.session import _CompactionSnapshot
+        except ImportError:  # an SDK without the hook: it will not call it either
+            return None
+        store = self._replacing_store()
+        if store is None:
+            return None
+        window = max(int(limit), 0)
+        record = await store.get_session(self._key, last=window + 1)
+        events = [] if record is None else record.events
+        complete = len(events) <= window
+        kept = events[max(len(events) - window, 0) :] if window else []
+        revision = None if record is None else record.revision
+        items = cast("list[TResponseInputItem]", [event.data for event in kept])
+
+        async def replace_suffix(start: int, output: list[TResponseInputItem]) -> bool:
+            if revision is None or not 0 <= start < len(kept):
+                return False
+            from_seq, new_items = await self._replacement(
+                store, kept[start].seq, output, prune_prefix, max(window, 1)
+            )
+            try:
+                await store.replace_events(
+                    self._key, from_seq, new_items, expected_revision=revision
+                )
+            except (StaleSession, SessionNotFound):
+                return False
+            return True
+
+        return _CompactionSnapshot(items, complete, replace_suffix)
+
+    async def _atomic_replace_items(self, items: list[TResponseInputItem]) -> bool:
+        """Replace the whole history by ``items`` in one atomic write of the store.
+
+        The SDK's hook for a manual ``run_compaction()`` (and whole-history
+        compaction), instead of ``clear_session()`` then ``add_items()``, so a
+        crash between the two can no longer leave the thread empty. Like the
+        SDK's own (``RedisSession``), the replacement is unconditional: the
+        items written by others meanwhile are replaced too (the revision read
+        here is retried when another writer commits first, so the result is
+        always exactly ``items``). ``False`` (nothing done; the SDK falls back
+        to clear and add) when the store does not declare
+        ``Capability.REPLACE`` or a subclass transforms items.
+        """
+        self._check_open()
+        store = self._replacing_store()
+        if store is None:
+            return False
+        payloads = cast("list[JSONObject]", list(items))
+        lost: OmnisessionError | None = None
+        for _ in range(_REPLACE_ATTEMPTS):
+            record = await store.get_session(self._key, last=0)
+            if record is None:
+                if payloads:
+                    await store.add_items(self._key, payloads)
+                return True
+            try:
+                await store.replace_events(
+                    self._key, 0, payloads, expected_revision=record.revision
+                )
+            except (StaleSession, SessionNotFound) as exc:
+                lost = exc  # another writer committed (or deleted) in between: read again
+            else:
+                return True
+        assert lost is not None
+        raise lost
+
+    def _replacing_store(self) -> LifecycleStore | None:
+        """The store, if the compaction hooks may use its ``replace_events``."""
+        store = self._store
+        if Capability.REPLACE not in _capabilities(store):
+            return None
+        if not callable(getattr(store, "replace_events", None)):
+            return None
+        if any(
+            getattr(type(self), name) is not getattr(OmniSession, name) for name in _ITEM_METHODS
+        ):
+            return None
+        return cast(LifecycleStore, store)
+
+    async def _replacement(
+        self,
+        store: LifecycleStore,
+        from_seq: int,
+        output: list[TResponseInputItem],
+        prune_prefix: Callable[[TResponseInputItem], bool] | None,
+        window: int,
+    ) -> tuple[int, list[JSONObject]]:
+        """Where a compaction's replacement starts, and what it writes.
+
+        Without ``prune_prefix``: the events from ``from_seq`` on are replaced
+        by ``output``. With it (EncryptedSession reclaiming expired envelopes,
+        as the SDK's SQLite stores do in the same transaction): the run of
+        oldest items it accepts goes too. The store's replace removes events
+        from a sequence number on, so the items between that run and the
+        compacted suffix are written again after it (the same payloads, new
+        numbers and times): the replacement starts at the first event and
+        writes ``kept + output``. That rewrite is bounded by one snapshot
+        window: with more items than that between the expired run and the
+        suffix, only the suffix is replaced and the expired items stay,
+        rather than make every compaction's cost grow with the history.
+        """
+        payloads = cast("list[JSONObject]", list(output))
+        if prune_prefix is None:
+            return from_seq, payloads
+        expired = 0
+        kept: list[Event] = []
+        cursor: str | None = None
+        while True:
+            page = await store.get_events(
+                self._key, cursor=cursor, page_size=min(window, _MAX_PAGE), oldest_first=True
+            )
+            for event in page.events:
+                if event.seq >= from_seq:
+                    return _pruned(expired, kept, from_seq, payloads)
+                if not kept and prune_prefix(cast("TResponseInputItem", event.data)):
+                    expired += 1
+                    continue
+                kept.append(event)
+                if len(kept) > window:
+                    logger.debug(
+                        "compaction of %s keeps its expired items: more than %d items lie "
+                        "between them and the compacted suffix",
+                        self._key,
+                        window,
+                    )
+                    return from_seq, payloads
+            if page.next_cursor is None:
+                return _pruned(expired, kept, from_seq, payloads)
+            cursor = page.next_cursor
+
     # -- state -----------------------------------------------------------------
 
     async def get_state(self) -> JSONObject:
@@ -319,6 +613,34 @@ class OmniSession:
         if self._owns_store:
             await self._store.aclose()
 
+    async def close(self) -> None:
+        """The same as :meth:`aclose`, under the name the SDK's async sessions use.
+
+        ``RedisSession``, ``AsyncSQLiteSession``, ``MongoDBSession`` and
+        ``DaprSession`` are closed with ``await session.close()``; code written
+        for them runs unchanged. (``SQLiteSession.close()`` is synchronous:
+        with an :class:`OmniSession`, write ``await session.close()``.)
+        """
+        await self.aclose()
+
+    async def ping(self) -> bool:
+        """``True`` if the store answers, ``False`` if it cannot be reached right now.
+
+        Like ``RedisSession.ping()`` and ``MongoDBSession.ping()``: one cheap
+        read of this thread's record. ``False`` only for an outage
+        (:class:`~omnisession.errors.BackendUnavailable`: server down,
+        restarting, stalled past the command timeout); a store that answers
+        and refuses (wrong credentials, missing database: a permanent
+        :class:`~omnisession.errors.BackendRejected`) raises, since retrying
+        will not help. :class:`SessionClosed` after :meth:`aclose`.
+        """
+        self._check_open()
+        try:
+            await self._store.get_session(self._key, last=0)
+        except BackendUnavailable:
+            return False
+        return True
+
     async def __aenter__(self) -> Self:
         self._check_open()
         return self
@@ -333,9 +655,33 @@ class OmniSession:
 
     def _check_open(self) -> None:
         if self._closed:
+            # "<class> is closed", the wording of the SDK's own sessions.
             raise SessionClosed(
-                f"{self!r} was closed; create a new OmniSession to keep using this thread"
+                f"{type(self).__name__} is closed: {self!r} cannot be used after close(); "
+                "create a new OmniSession to keep using this thread"
             )
+
+
+_REPLACE_ATTEMPTS = 16
+"""How often :meth:`OmniSession._atomic_replace_items` re-reads the revision when
+other writers keep committing first, before it gives up with ``StaleSession``."""
+_MAX_PAGE = 10_000
+
+
+def _capabilities(store: object) -> frozenset[Capability]:
+    found: object = getattr(store, "capabilities", None)
+    if not isinstance(found, (set, frozenset)):
+        return frozenset()
+    return frozenset(item for item in found if isinstance(item, Capability))
+
+
+def _pruned(
+    expired: int, kept: list[Event], from_seq: int, output: list[JSONObject]
+) -> tuple[int, list[JSONObject]]:
+    """The replacement once the prefix walk is done (see ``OmniSession._replacement``)."""
+    if not expired:
+        return from_seq, output
+    return 0, [event.data for event in kept] + output
 
 
 # -- instructions from state ----------------------------------------------------

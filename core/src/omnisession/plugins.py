@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Protocol, cast
@@ -37,6 +37,7 @@ import pluggy
 from . import hookspecs
 from .errors import PluginLoadError, UnknownBackend
 from .hookspecs import hookimpl, hookspec
+from .options import Option
 from .store import Capability, SessionStore
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "StoreFactory",
     "hookimpl",
     "hookspec",
+    "install_hint",
     "open_store",
     "registry",
 ]
@@ -63,7 +65,16 @@ class Backend:
     """A storage backend a plugin offers.
 
     ``factory`` is a callable ``(url, **options) -> store`` or the
-    ``"module:attr"`` path of one, imported lazily.
+    ``"module:attr"`` path of one, imported lazily. The factory reads its
+    options with :func:`omnisession.options.parse_options` and the same
+    ``options`` declared here, which ``omnisession backends`` lists.
+
+    ``capabilities`` are what EVERY store of the backend declares;
+    ``optional_capabilities`` maps each capability a store declares only in
+    some configurations to how to get it (e.g. ``{Capability.TTL: "with
+    ?ttl=SECONDS"}``). An opened store declares all of the first and a
+    subset of the second, nothing else (the project's tests check each
+    built-in backend).
     """
 
     name: str
@@ -73,6 +84,8 @@ class Backend:
     description: str = ""
     distribution: str | None = None
     version: str | None = None
+    options: tuple[Option, ...] = ()
+    optional_capabilities: Mapping[Capability, str] = field(default_factory=dict)
 
     def load_factory(self) -> StoreFactory:
         if not isinstance(self.factory, str):
@@ -89,6 +102,22 @@ class Backend:
                 "with its dependencies"
             ) from exc
         return cast(StoreFactory, target)
+
+    def describe(self) -> dict[str, Any]:
+        """The backend as JSON-ready data: everything ``omnisession backends`` lists."""
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "schemes": list(self.schemes),
+            "description": self.description,
+            "capabilities": sorted(capability.value for capability in self.capabilities),
+            "optional_capabilities": {
+                capability.value: how
+                for capability, how in sorted(self.optional_capabilities.items())
+            },
+            "options": [option.describe() for option in self.options],
+        }
 
 
 @dataclass(frozen=True)
@@ -118,10 +147,59 @@ class Registry:
         try:
             return self.by_scheme[scheme]
         except KeyError:
-            raise UnknownBackend(scheme, list(self.by_scheme)) from None
+            raise UnknownBackend(scheme, list(self.by_scheme), install_hint(scheme)) from None
 
     def open(self, url: str, **options: Any) -> SessionStore:
-        return self.resolve(url).load_factory()(url, **options)
+        backend = self.resolve(url)
+        try:
+            factory = backend.load_factory()
+        except PluginLoadError as exc:
+            missing = exc.__cause__
+            if isinstance(missing, ModuleNotFoundError):
+                scheme = urlsplit(url).scheme.lower()
+                raise PluginLoadError(
+                    f"{scheme}:// needs the module {missing.name!r}, which is not installed; "
+                    f"{install_hint(scheme)}"
+                ) from missing
+            raise
+        return factory(url, **options)
+
+
+#: Where the schemes of the project's own plugins come from, for install hints.
+_KNOWN_SCHEMES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        ("postgresql+psycopg", "postgresql+psycopg_async"),
+        "pip install omnisession-sqlalchemy 'psycopg[binary]'",
+    ),
+    (("mysql+aiomysql", "mariadb+aiomysql"), "pip install omnisession-sqlalchemy aiomysql"),
+    (("sqlite",), "pip install omnisession-sqlalchemy"),
+    (("postgresql", "postgres"), "pip install 'omnisession-sqlalchemy[postgresql]'"),
+    (("mysql", "mariadb"), "pip install 'omnisession-sqlalchemy[mysql]'"),
+    (
+        ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"),
+        "pip install omnisession-redis",
+    ),
+    (("dynamodb", "s3"), "pip install omnisession-aws"),
+    (("adk+memory", "adk+sqlite"), "pip install 'omnisession[adk]'"),
+    (("adk+db",), "pip install 'omnisession[adk-db]'"),
+    (("adk+vertexai",), "pip install 'omnisession[vertexai]'"),
+)
+
+
+def install_hint(scheme: str) -> str:
+    """What to install for ``scheme``: the distribution (and extra) that provides it.
+
+    A driver suffix (``postgresql+asyncpg``) counts as its database's scheme.
+    """
+    wanted = scheme.lower()
+    for candidate in (wanted, wanted.split("+", 1)[0]):
+        for schemes, command in _KNOWN_SCHEMES:
+            if candidate in schemes:
+                return f"install it with `{command}`, then check `omnisession backends`"
+    return (
+        "install the plugin that provides it, then check `omnisession backends` "
+        "(the project's own: omnisession-sqlalchemy, omnisession-redis, omnisession-aws)"
+    )
 
 
 def _distribution_of(entry_point: EntryPoint) -> tuple[str | None, str | None]:

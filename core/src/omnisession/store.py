@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
-from .model import Appended, JSONObject, Page, SessionKey, SessionRecord
+from .model import Appended, Event, EventPage, JSONObject, Page, SessionKey, SessionRecord
 
-__all__ = ["Capability", "SessionStore"]
+__all__ = ["Capability", "LifecycleStore", "SessionStore"]
 
 
 class Capability(enum.StrEnum):
@@ -35,6 +35,10 @@ class Capability(enum.StrEnum):
     """Entries of 1 MiB and more round-trip."""
     CLUSTER = "cluster"
     """The engine is a cluster (sharded); guarantees hold across its nodes."""
+    REPLACE = "replace"
+    """``replace_events``: atomically replace the history from an event on, if unchanged."""
+    LIFECYCLE = "lifecycle"
+    """Session management: fork, purge, erase, list apps, scope updates and imports."""
 
 
 @runtime_checkable
@@ -129,6 +133,17 @@ class SessionStore(Protocol):
         """The app scope, un-prefixed; ``{}`` if none."""
         ...
 
+    async def get_events(
+        self,
+        key: SessionKey,
+        *,
+        cursor: str | None = None,
+        page_size: int | None = None,
+        oldest_first: bool = False,
+    ) -> EventPage:
+        """A page of the history (newest page first, or oldest first), each page oldest first."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections; the store is unusable afterwards."""
         ...
@@ -141,3 +156,75 @@ class SessionStore(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+@runtime_checkable
+class LifecycleStore(SessionStore, Protocol):
+    """A store that also manages sessions (``Capability.REPLACE`` and ``LIFECYCLE``).
+
+    Every built-in backend is one; see :class:`~omnisession.backend.ValidatingStore`
+    for what each operation guarantees.
+    """
+
+    async def replace_events(
+        self,
+        key: SessionKey,
+        from_seq: int,
+        items: Sequence[JSONObject],
+        *,
+        expected_revision: int,
+    ) -> int:
+        """Replace the events from ``from_seq`` on, only at ``expected_revision``; new revision."""
+        ...
+
+    async def fork_session(
+        self, source: SessionKey, target: SessionKey, *, up_to: int | None = None
+    ) -> SessionRecord:
+        """Copy a session to a new key, whole or up to event ``up_to``, atomically."""
+        ...
+
+    async def purge_sessions(
+        self,
+        app_name: str,
+        updated_before: float,
+        *,
+        user_id: str | None = None,
+        batch_size: int | None = None,
+    ) -> int:
+        """Delete the sessions not updated since ``updated_before``; how many."""
+        ...
+
+    async def erase_user(self, app_name: str, user_id: str) -> int:
+        """Delete every session and the ``user:`` scope of one user; sessions deleted."""
+        ...
+
+    async def erase_app(self, app_name: str) -> int:
+        """Delete every session and scope of an app; sessions deleted."""
+        ...
+
+    async def list_apps(self) -> list[str]:
+        """Every app with sessions or state, sorted."""
+        ...
+
+    async def update_app_state(self, app_name: str, delta: Mapping[str, Any]) -> None:
+        """Merge ``delta`` into the app scope."""
+        ...
+
+    async def update_user_state(
+        self, app_name: str, user_id: str, delta: Mapping[str, Any]
+    ) -> None:
+        """Merge ``delta`` into the user scope."""
+        ...
+
+    async def import_session(
+        self,
+        key: SessionKey,
+        events: Sequence[Event],
+        *,
+        state: Mapping[str, Any],
+        created_at: float,
+        updated_at: float,
+        base_state: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Write an exported session, or what is missing of it; events written."""
+        ...

@@ -2,10 +2,10 @@
 
 This is the other direction of the ADK bridge: ``omnisession.adk`` lets ADK's
 ``Runner`` use any omnisession store, and :class:`ADKServiceStore` lets every
-omnisession user (the OpenAI Agents bridge, the CLI, the conformance suite)
-keep sessions in an existing ADK service -- ADK's own ``InMemorySessionService``,
-``DatabaseSessionService``, ``SqliteSessionService``, ``VertexAiSessionService``
-or a community one::
+omnisession user (the OpenAI Agents bridge, the CLI, ``omnisession copy``, the
+conformance suite) keep sessions in, or read them from, an existing ADK service
+-- ADK's own ``InMemorySessionService``, ``DatabaseSessionService``,
+``SqliteSessionService``, ``VertexAiSessionService`` or a community one::
 
     store = ADKServiceStore(VertexAiSessionService(project, location, engine_id))
     store = omnisession.open_store("adk+vertexai://PROJECT/LOCATION/ENGINE_ID")
@@ -15,108 +15,134 @@ or a community one::
 
 How the contract is mapped onto ADK's API
 -----------------------------------------
-Every write is ONE ``service.append_event`` of one ADK ``Event`` (author
-``omnisession``), so it is as atomic as the service's own append:
+Every write (core's one write primitive, ``_write``) is ONE
+``service.append_event`` of one ADK ``Event`` (author ``omnisession``), so it
+is as atomic as the service's own append:
 
-* the entries (one for ``append_event``, all of them for ``add_items``) travel
-  as JSON text in ``event.custom_metadata["omnisession"]``, so payloads
-  round-trip exactly whatever the service does to JSON (big ints, key order);
-* ``state_delta`` travels in ``event.actions.state_delta``: ``app:`` / ``user:``
-  keys go to the service's app and user scopes, ``temp:`` keys are dropped;
-* the session's bookkeeping (``revision``, next ``seq``, ``created_at``) lives in
-  the reserved session-state key ``__omnisession__``, written by the same delta,
-  hidden from :attr:`SessionRecord.state` and refused in callers' state;
-* ADK services have no way to delete an event, so ``pop_item`` appends a
-  tombstone naming the popped ``seq`` and ``clear_session`` a marker hiding
-  every older entry; reads skip both. ``update_state`` is an event without
-  entries. Reads fetch the newest events and widen the window only while
-  tombstones hide entries, so ``last=N`` costs what the service charges for
-  ``num_recent_events`` (N plus hidden events), never the whole history.
-* the ADK event's ``timestamp`` is the write's commit time, made strictly
-  increasing per session (at least the previous update time plus 1 us, and
-  never earlier than the caller's ``timestamp``). Services that order by
-  timestamp (Database, Sqlite, Vertex AI) therefore keep append order, and
-  stale-writer markers change on every write. ``append_event``'s
-  ``timestamp`` (the time of the call when the caller gives none) is kept
-  with the entry and is what :attr:`Event.timestamp` reports (``add_items``
-  entries report the commit time); ``since`` uses the service's
-  ``after_timestamp`` as a pre-filter and filters exactly.
-  (An entry stamped in the future therefore moves the session's
-  ``updated_at`` to that time.)
+* the entries travel as JSON text in ``event.custom_metadata["omnisession"]``
+  with their seq, timestamp and recorded state delta, so payloads round-trip
+  exactly whatever the service does to JSON (big ints, key order);
+* the write's state delta travels in ``event.actions.state_delta``: ``app:`` /
+  ``user:`` keys reach the service's app and user scopes;
+* the session's bookkeeping (revision, next seq, ``created_at``,
+  ``updated_at``, the base state) lives in the reserved session-state key
+  ``__omnisession__``, written by the same delta, hidden from
+  :attr:`SessionRecord.state` and refused in callers' state;
+* ADK services cannot delete an event, so ``pop_item`` appends a tombstone
+  naming the popped seq, and a truncation (``clear_session``,
+  ``replace_events``) a marker hiding every older entry from a seq on; reads
+  skip what they hide. Nothing is ever rewritten, so history keeps its
+  numbers (never reused) and a replacement is one atomic append.
+* a creation with events (``add_items`` of a new session, ``fork_session``,
+  ``import_session``) is a pending placeholder session completed by one
+  append; until then every read through this store sees no session.
+* the ADK event's ``timestamp`` is the write's commit time, strictly
+  increasing per session and never before the entries' own timestamps:
+  services that order by timestamp keep append order, their stale-writer
+  markers change on every write, and ``since`` pre-selects with the
+  service's ``after_timestamp``. ``updated_at`` is the write's own (an
+  append's timestamp), kept in the bookkeeping.
 
-Concurrency: writes to one session are serialised per service object and event
-loop by an asyncio lock (two stores wrapping the same service object share it),
-then each write is a compare-and-set where the service offers one: the write
-hands the service the session it just read, and a service that detects stale
-writers (``DatabaseSessionService`` through its storage marker,
-``SqliteSessionService`` through ``last_update_time``) raises
-``StaleSessionError``, upon which the write is retried (or, with
-``expected_revision``, reported as :class:`~omnisession.errors.StaleSession`).
-``expected_revision`` is therefore exact within one process and only as good as
+Events the service holds that this store did not write -- a session an ADK
+``Runner`` wrote through the service directly -- are entries too, so an
+``adk+`` URL reads ADK's own data exactly (what ``omnisession copy`` moves off
+ADK): each non-partial event is one entry whose payload is the event as the
+ADK bridge stores it (``omnisession._adk_events.encode_event``), with its
+timestamp and its state delta (``temp:`` dropped); they are numbered
+``1, 2, ...`` in the service's order (after this store's newest write before
+them, where it wrote too). Such a session reports revision 0 until this store
+writes to it, ``created_at`` = ``updated_at`` = its last update time, and no
+base state.
+
+What each read costs
+--------------------
+ADK's API reads a session's newest N events, or its events from a time on,
+never a range. ``get_session(last=N)`` and ``get_items(limit=N)`` fetch about
+N events (more while tombstones hide entries); ``get_events`` pages newest
+first cost what the events from the page to the newest cost, and
+``oldest_first`` pages read the whole history: paging grows with the length
+of the history on these services. A session ADK wrote itself is always read
+whole (its entries are numbered from its first event). ``list_sessions``
+lists every session of the app (ADK has no paging) and pages them in memory.
+Vertex AI lists every event of a session on each read whatever is asked.
+
+Concurrency
+-----------
+Writes to one session are serialised per service object and event loop by an
+asyncio lock (stores wrapping the same service object share it), then each is
+a compare-and-set where the service offers one: the write hands the service
+the session it just read, and a service that detects stale writers
+(``DatabaseSessionService`` through its storage marker, ``SqliteSessionService``
+through ``last_update_time``) raises ``StaleSessionError``, upon which the
+write is retried (or, with ``expected_revision``, reported as
+:class:`~omnisession.errors.StaleSession`). ``expected_revision`` (and so
+``replace_events``) is therefore exact within one process and only as good as
 the service's stale-writer check across processes.
 
-What each ADK service keeps -- the declared ``Capability`` set, and what the
-conformance suites (store, ADK bridge, OpenAI bridge) measured through this
-store in ``tests/adk_store``, where every failing case is an expected failure
-carrying this reason:
+What each ADK service keeps
+---------------------------
+Every ``adk+`` store declares ``base`` and ``replace``; the rest per service
+(measured by the conformance suites in ``tests/adk_store``, where every
+failing case is a known failure carrying its reason):
 
 ``InMemorySessionService``
-    base, large_entries. Passes every case, including the cross-instance ones
-    for two stores on one service object (the service does no I/O, so each
-    call is atomic within the event loop). Not persistent; not thread-safe
-    (ADK's own limit).
+    base, replace, large_entries. Not persistent; not thread-safe (ADK's own
+    limit).
 ``DatabaseSessionService`` (measured on SQLite + aiosqlite)
-    base, large_entries, persistent (unless the URL is an in-memory SQLite).
-    Fails two cross-instance cases: two services (engines) on one SQLite file
-    both pass ADK's stale-marker check, because its read and its write are
-    separate statements and SQLite takes no lock before the write, so racing
-    writers through different services reuse one revision -- appends get
-    duplicate ``seq`` (nothing lost or duplicated) and two pops return the same
-    item. Within one service everything holds. Hence not cross_process. (On
-    PostgreSQL/MySQL ADK reads the marker ``FOR UPDATE``; not measured here.)
-    Two services creating the tables of a new database concurrently fail
-    ("table ... already exists"): call ``prepare_tables()`` at start-up.
+    base, replace, large_entries, persistent (unless the URL is SQLite in
+    memory). Two services (engines) on one SQLite file both pass ADK's
+    stale-marker check (the read and the write are separate statements and
+    SQLite takes no lock before the write), so racing writers through
+    different services can commit on one revision: not cross_process.
 ``SqliteSessionService``
-    base, large_entries, persistent (file). The same two cross-instance
-    failures, for the same reason (its ``last_update_time`` check).
+    base, replace, large_entries, persistent (file). The same cross-instance
+    limit (its ``last_update_time`` check).
 ``VertexAiSessionService`` (measured offline on a fake of the Agent Engine API)
-    base, persistent. The API keeps state per session -- ``appendEvent`` merges
-    ``stateDelta`` into that session's ``sessionState`` -- so ``app:`` /
-    ``user:`` state is not shared between sessions (3 store cases, 5 ADK bridge
-    cases); it has no conditional write and ADK no stale-writer check, so the
-    two cross-instance cases fail as above. ``get_session`` lists the whole
-    event history on every read (ADK applies ``num_recent_events`` client-side),
-    so reads grow with history. Session ids must be short ``[A-Za-z0-9_-]``
-    strings and the engine ignores ``app_name``: this store hashes the whole
-    key into the id (:class:`HashedIds`). Large entries are not declared: the
-    API's request size limit was not measured. The API stores state as a
-    protobuf ``Struct``, whose numbers are doubles: integer state values past
-    2**53 lose precision there (entries are unaffected: they travel as text).
+    base, replace, persistent. The API keeps state per session, so ``app:`` /
+    ``user:`` state is not shared between sessions; it has no conditional
+    write and ADK no stale-writer check. Session ids must be short
+    ``[A-Za-z0-9_-]`` strings and the engine ignores ``app_name``: by default
+    this store hashes the whole key into the id (:class:`HashedIds`); open it
+    with ``?ids=plain`` to read the sessions ADK's own Runner wrote there. The
+    API stores state as a protobuf ``Struct``, whose numbers are doubles.
 any other service
-    base only, until measured: bind ``StoreConformance`` to it and pass the
-    measured ``capabilities``.
+    base and replace, until measured: bind ``StoreConformance`` to it and pass
+    the measured ``capabilities``.
 
-``get_app_state`` has no ADK counterpart. The store creates one bookkeeping
-session per app, ``(app_name, "~", "~")`` (user and session ids starting with
-``~`` are escaped, so no key maps there; ``list_sessions`` hides it), and reads
-the app scope from its merged state, so app state stays readable after the
-app's last session is deleted. Where there is no such session (an app whose
-sessions were all created by something else) the app scope is read from the
-app's most recently updated session. ``get_user_state`` uses the service's
-``get_user_state`` and falls back the same way where the service raises
-``NotImplementedError`` (Vertex AI, which has no shared scopes and so no
-bookkeeping session). Sessions and events written to the service by anything
-but this store (e.g. an ADK ``Runner`` using the service directly) are listed,
-but their events are not entries and are skipped.
+The lifecycle operations (``Capability.LIFECYCLE`` is never declared)
+-------------------------------------------------------------------------
+* ``purge_sessions``: works on every service (a listing, then a check and a
+  ``delete_session`` per idle session, under the store's lock: no write through
+  a store on the same service object slips in between; a writer in another
+  process can, as ADK has no conditional delete).
+* ``fork_session`` and ``import_session``: work on every service (core's
+  defaults, on the one write primitive).
+* ``update_app_state`` / ``update_user_state``: on services with shared scopes,
+  through a bookkeeping session of the app (``(app_name, "~", "~")``) or of the
+  user (``(app_name, user_id, "~")``); ``Unsupported`` on Vertex AI (no scopes).
+* ``erase_user`` / ``erase_app``: ``Unsupported`` on services with shared scopes
+  (ADK's API cannot delete ``app:`` / ``user:`` state); on Vertex AI, where a
+  user's state lives in their sessions, they delete every session.
+* ``list_apps``: on ADK's three local services, read from what they keep
+  (ADK's API has no list of apps; see ``_upstream.app_names``), so
+  ``omnisession copy adk+db://... DST`` copies every app; ``Unsupported`` on
+  Vertex AI (the Agent Engine has no apps) and other services.
+
+``get_app_state`` has no ADK counterpart: the store reads the app scope from
+the app's bookkeeping session, created when state is first written to the app
+scope (``list_sessions`` hides it), so app state stays readable after the
+app's last session is deleted; without one, from the app's most recently
+updated session. ``get_user_state`` uses the service's own and falls back the
+same way where the service raises ``NotImplementedError`` (Vertex AI).
 """
 
 from __future__ import annotations
 
 from ._capabilities import capabilities_of
 from ._ids import HashedIds, PlainIds, ServiceIds
+from ._open import open_adk_store
 from ._records import META_KEY
 from ._store import ADKServiceStore
-from ._urls import open_adk_store
 
 __all__ = [
     "META_KEY",

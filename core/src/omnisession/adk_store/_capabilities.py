@@ -1,38 +1,59 @@
-"""What the store can promise on each known ADK session service (its ``Capability`` set)."""
+"""What the store can promise on each known ADK session service (its ``Capability`` set).
+
+Every set is :data:`~omnisession._builtin.ADK_CAPABILITIES` (what every ``adk+``
+store declares) plus a subset of the keys of
+:data:`~omnisession._builtin.ADK_OPTIONAL_CAPABILITIES`.
+"""
 
 from __future__ import annotations
 
 from google.adk.sessions.base_session_service import BaseSessionService
-from google.adk.sessions.in_memory_session_service import InMemorySessionService
 
+from .._builtin import ADK_CAPABILITIES
 from ..store import Capability
+from ._upstream import ServiceKind, service_kind, sqlite_path
+
+__all__ = ["capabilities_of", "has_shared_scopes", "is_vertex"]
+
+_IN_MEMORY = ("", ":memory:")
 
 
 def capabilities_of(service: BaseSessionService) -> frozenset[Capability]:
-    """What :class:`ADKServiceStore` can promise on ``service`` (see the package doc)."""
-    base = {Capability.BASE}
-    if isinstance(service, InMemorySessionService):
-        return frozenset(base | {Capability.LARGE_ENTRIES})
-    kind = type(service).__mro__
-    names = {f"{cls.__module__}.{cls.__qualname__}" for cls in kind}
-    if "google.adk.sessions.database_session_service.DatabaseSessionService" in names:
-        base.add(Capability.LARGE_ENTRIES)
-        engine = getattr(service, "db_engine", None)
-        database = getattr(getattr(engine, "url", None), "database", None)
-        if database not in (None, "", ":memory:"):
-            base.add(Capability.PERSISTENT)
-    elif "google.adk.sessions.sqlite_session_service.SqliteSessionService" in names:
-        base.add(Capability.LARGE_ENTRIES)
-        if getattr(service, "_db_path", "") not in ("", ":memory:"):
-            base.add(Capability.PERSISTENT)
-    elif "google.adk.sessions.vertex_ai_session_service.VertexAiSessionService" in names:
-        base.add(Capability.PERSISTENT)
-    return frozenset(base)
+    """What :class:`~omnisession.adk_store.ADKServiceStore` can promise on ``service``.
+
+    ``LARGE_ENTRIES`` on the three local services (measured by the store suite);
+    ``PERSISTENT`` on a SQLite file, a database server and Vertex AI.
+    ``CROSS_PROCESS`` and ``LIFECYCLE`` are never declared (see the package doc).
+    """
+    declared = set(ADK_CAPABILITIES)
+    kind = service_kind(service)
+    if kind is ServiceKind.IN_MEMORY:
+        declared.add(Capability.LARGE_ENTRIES)
+    elif kind is ServiceKind.DATABASE:
+        declared.add(Capability.LARGE_ENTRIES)
+        url = getattr(getattr(service, "db_engine", None), "url", None)
+        if url is not None and (
+            url.get_backend_name() != "sqlite" or url.database not in (*_IN_MEMORY, None)
+        ):
+            declared.add(Capability.PERSISTENT)
+    elif kind is ServiceKind.SQLITE:
+        declared.add(Capability.LARGE_ENTRIES)
+        path = sqlite_path(service)
+        if path is not None and path not in _IN_MEMORY:
+            declared.add(Capability.PERSISTENT)
+    elif kind is ServiceKind.VERTEX_AI:
+        declared.add(Capability.PERSISTENT)
+    return frozenset(declared)
 
 
 def is_vertex(service: BaseSessionService) -> bool:
-    return any(
-        cls.__qualname__ == "VertexAiSessionService"
-        and cls.__module__ == "google.adk.sessions.vertex_ai_session_service"
-        for cls in type(service).__mro__
-    )
+    return service_kind(service) is ServiceKind.VERTEX_AI
+
+
+def has_shared_scopes(service: BaseSessionService) -> bool:
+    """Whether ``app:`` / ``user:`` state is shared between sessions (ADK's contract).
+
+    The Vertex AI Agent Engine keeps state per session: its ``app:`` and
+    ``user:`` keys live and die with each session.
+    """
+    return not is_vertex(service)

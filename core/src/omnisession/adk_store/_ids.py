@@ -28,7 +28,9 @@ class ServiceIds(Protocol):
     key in its bookkeeping state, which ``from_service`` may use.
     ``app_anchor`` names the bookkeeping session that keeps an app's state
     readable (see :class:`ADKServiceStore`), or ``None`` where the service
-    has no shared app state to read.
+    has no shared app state to read. An implementation may also define
+    ``user_anchor(app_name, user_id)``: the bookkeeping session through which
+    ``update_user_state`` writes a user's scope (``None``: not possible).
     """
 
     def to_service(self, key: SessionKey) -> tuple[str, str, str]: ...
@@ -62,9 +64,16 @@ class PlainIds:
     ``"a"`` would collide: such session ids are stored as ``~`` plus their
     UTF-8 hex. Ids starting with ``~`` (session or user) are stored the same
     way, which keeps the mapping injective and leaves the bare ``~`` free for
-    the per-app bookkeeping session ``(app_name, "~", "~")``. Every other id is
-    stored as itself, so ADK tools show the sessions under their own names.
+    the bookkeeping sessions: ``(app_name, "~", "~")`` per app and
+    ``(app_name, user_id, "~")`` per user whose scope was written on its own.
+    Every other id is stored as itself, so ADK tools show the sessions under
+    their own names, and sessions ADK's own Runner wrote read back under
+    theirs. ``anchors=False`` for a service without shared scopes (Vertex AI,
+    whose ids cannot hold ``~`` either).
     """
+
+    def __init__(self, *, anchors: bool = True) -> None:
+        self._anchors = anchors
 
     def to_service(self, key: SessionKey) -> tuple[str, str, str]:
         return (
@@ -86,7 +95,10 @@ class PlainIds:
             return None
 
     def app_anchor(self, app_name: str) -> tuple[str, str, str] | None:
-        return app_name, "~", "~"
+        return (app_name, "~", "~") if self._anchors else None
+
+    def user_anchor(self, app_name: str, user_id: str) -> tuple[str, str, str] | None:
+        return (app_name, self.user_to_service(user_id), "~") if self._anchors else None
 
 
 class HashedIds:
@@ -109,6 +121,9 @@ class HashedIds:
 
     def app_anchor(self, app_name: str) -> tuple[str, str, str] | None:
         # The Agent Engine has no app scope: an anchor would only see itself.
+        return None
+
+    def user_anchor(self, app_name: str, user_id: str) -> tuple[str, str, str] | None:
         return None
 
     def from_service(self, app_name: str, session: ADKSession) -> SessionKey | None:

@@ -1,4 +1,8 @@
-"""Per-session asyncio locks, one table per service object shared by its stores."""
+"""Per-session asyncio locks, one table per service object shared by its stores.
+
+Writes to one session through stores on the same service object, in one event
+loop, take turns; each is still a compare-and-set against the service.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,10 @@ import asyncio
 import contextlib
 import threading
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from typing import Any
 
 from google.adk.sessions.base_session_service import BaseSessionService
-
-from ..model import SessionKey
 
 
 class _Locks:
@@ -19,10 +21,10 @@ class _Locks:
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
-        self._slots: dict[tuple[int, SessionKey], list[Any]] = {}
+        self._slots: dict[tuple[int, Hashable], list[Any]] = {}
 
     @contextlib.asynccontextmanager
-    async def hold(self, key: SessionKey) -> AsyncIterator[None]:
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
         slot_key = (id(asyncio.get_running_loop()), key)
         with self._guard:
             slot = self._slots.get(slot_key)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import botocore_errors, error_code, one_off_client
+from ._client import one_off_client
+from ._errors import error_code
+
+__all__ = ["create_table", "create_table_with"]
 
 
-def _create_table(client: Any, table: str, *, exist_ok: bool) -> bool:
+def create_table_with(client: Any, table: str, *, exist_ok: bool) -> bool:
     """Create ``table`` with the keys, GSIs and TTL this store needs; wait until active."""
-    ClientError = botocore_errors()[1]
+    from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
     created = True
     try:
@@ -71,4 +74,4 @@ def create_table(
     with one_off_client(
         "dynamodb", client, region=region, endpoint_url=endpoint_url, profile=profile
     ) as dynamodb:
-        return _create_table(dynamodb, table, exist_ok=exist_ok)
+        return create_table_with(dynamodb, table, exist_ok=exist_ok)

@@ -1,27 +1,15 @@
 """``s3://BUCKET/PREFIX?region=...&endpoint_url=...``: sessions as S3 objects.
 
-Layout under ``PREFIX/`` (``A``/``U``/``S`` are the percent-encoded, or hashed
-when long, app, user and session ids; see :func:`omnisession_aws._common.component`)::
+The objects and their keys are described in :mod:`omnisession_aws._s3_layout`,
+the history (tail and segments) in :mod:`omnisession_aws._s3_history`.
 
-    s/A/U/S/head         the session: ids, revision, next_seq, created/updated, session
-                         state, the list of its segments, and a tail of the newest
-                         events (at most TAIL_EVENTS events / TAIL_BYTES bytes)
-    s/A/U/S/seg/ID       a segment: older events, immutable, written once under a fresh ID
-    a/A                  app scope state
-    u/A/U                user scope state
-    x/A/UPDATED/U/S/ID   listing index entry (empty object), valid while the head names it
-
-The head is the commit point. Every write to a session reads it (or reuses
-the copy this instance committed last), builds the next head and writes it
-with ``If-Match: <etag>`` (``If-None-Match: *`` to create): a concurrent
-writer makes it fail with 412 and the write is retried on the new head, so
-across processes no append is lost or duplicated, ``expected_revision`` is
-exact and each pop returns an item once. When the tail grows past its limits,
-the writer first stores tail + new events as a new segment object, then
-commits a head naming it, so appends never rewrite history: a segment is
-never modified, and the head carries at most the newest few events plus one
-short reference per segment. Segments of cleared, popped or failed writes are
-deleted after the fact; until then they are unreachable.
+The head is the commit point. Every write to a session (``_write``, the one
+write primitive, and ``pop_item``) reads it (or reuses the copy this instance
+committed last), builds the next head and writes it with ``If-Match: <etag>``
+(``If-None-Match: *`` to create): a concurrent writer makes it fail with 412
+and the write is retried on the new head, so across processes no append is
+lost or duplicated, ``expected_revision`` is exact and each pop returns an
+item once.
 
 What S3 cannot give: the app and user scopes are separate objects (shared by
 many sessions) and S3 has no multi-object transaction. They are updated with
@@ -35,24 +23,11 @@ writes loses those changes. Listing reads the index in key order (oldest
 
 from __future__ import annotations
 
-import contextlib
-import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from omnisession import backend as codec
-from omnisession.backend import (
-    decode_cursor,
-    encode_cursor,
-)
-from omnisession.errors import (
-    AlreadyExists,
-    BackendUnavailable,
-    SessionNotFound,
-    StaleSession,
-)
+from omnisession.backend import decode_cursor, encode_cursor
+from omnisession.errors import BackendUnavailable, InvalidOption
 from omnisession.model import (
     Event,
     JSONObject,
@@ -63,535 +38,332 @@ from omnisession.model import (
     merge_state,
     now,
 )
-from omnisession.store import Capability
+from omnisession.writes import Committed, Creation, Write
 
-from ._common import (
-    OPTION_NAMES,
-    AwsOptions,
-    backoff,
-    botocore_errors,
-    component,
-    error_code,
-    one_off_client,
-    parse_options,
-)
-from ._front import ThreadedStore
+from ._client import one_off_client
+from ._common import backoff, component
+from ._errors import error_code
+from ._front import MAX_RACES, Done, Lost, ThreadedStore, check_write, later
+from ._s3_history import History, Race
+from ._s3_io import BucketIO
+from ._s3_layout import ID_LIMIT, Head, Keys, head_of, scope_body, state_of
+from ._s3_lifecycle import Lifecycle
+from .capabilities import S3_CAPABILITIES
+from .options import S3_OPTIONS, AwsOptions, parse_aws_url
 
 __all__ = ["S3Store", "create_bucket", "open_s3_store"]
 
-#: The head keeps at most this many newest events inline ...
-TAIL_EVENTS = 32
-#: ... and at most this many bytes of them; beyond, they move to a segment.
-TAIL_BYTES = 64 * 1024
-#: Optimistic retries before giving up with BackendUnavailable.
-MAX_RACES = 200
-_FORMAT = 1
 
-_RACE_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "404"}
-
-
-@dataclass
-class _Head:
-    """A session head as stored (JSON) plus the ETag it was read or written with."""
-
-    etag: str
-    data: dict[str, Any]
-
-    @property
-    def rev(self) -> int:
-        value: int = self.data["rev"]
-        return value
-
-    @property
-    def tail(self) -> list[list[Any]]:
-        value: list[list[Any]] = self.data["tail"]
-        return value
-
-    @property
-    def segs(self) -> list[list[Any]]:
-        value: list[list[Any]] = self.data["segs"]
-        return value
-
-
-@dataclass
-class _Written:
-    """Objects a write created before its commit, removed if the commit fails."""
-
-    keys: list[str] = field(default_factory=list)
-
-
-class _Race(Exception):
-    """A referenced object changed or vanished under a read; re-read the head."""
-
-
-class S3Store(ThreadedStore["_Head"]):
+class S3Store(ThreadedStore[Head]):
     """A :class:`~omnisession.SessionStore` on S3 conditional writes (see module docs)."""
 
-    capabilities = frozenset(
-        {
-            Capability.BASE,
-            Capability.PERSISTENT,
-            Capability.CROSS_PROCESS,
-            Capability.LARGE_ENTRIES,
-        }
-    )
+    capabilities = S3_CAPABILITIES
 
     _client_name = "s3"
     _service = "S3"
     _resource_kind = "bucket"
-    _missing_code = "NoSuchBucket"
     _create_hint = "omnisession_aws.create_bucket() / `omnisession-aws create-bucket URL`"
 
     def __init__(self, bucket: str, prefix: str, options: AwsOptions) -> None:
         if not bucket:
-            raise ValueError("s3:// needs a bucket: s3://BUCKET/PREFIX?region=...")
+            raise InvalidOption("s3:// needs a bucket: s3://BUCKET/PREFIX?region=...")
         super().__init__(bucket, options)
         self.bucket = bucket
-        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self._keys = Keys(prefix)
+        self.prefix = self._keys.prefix
+        self._io = BucketIO(self._runner, bucket)
+        self._history = History(self._io, self._keys)
+        self._lifecycle = Lifecycle(self._io, self._keys, self._forget)
 
     def _create_resource(self) -> None:
-        _create_bucket(self._runner.client, self.bucket)
+        create_bucket_with(self._io.client, self.bucket)
 
-    # -- keys ------------------------------------------------------------------
+    # -- heads and scopes ------------------------------------------------------------
 
-    def _session_dir(self, key: SessionKey) -> str:
-        return (
-            f"{self.prefix}s/{component(key.app_name, 200)}/{component(key.user_id, 200)}/"
-            f"{component(key.session_id, 200)}/"
-        )
+    def _load(self, key: SessionKey) -> Head | None:
+        got = self._io.get(self._keys.head(key))
+        return None if got is None else head_of(got[1], got[0], key)
 
-    def _app_key(self, app_name: str) -> str:
-        return f"{self.prefix}a/{component(app_name, 200)}"
+    def _forget(self, key: SessionKey) -> None:
+        self._remember(key, None)
 
-    def _user_key(self, app_name: str, user_id: str) -> str:
-        return f"{self.prefix}u/{component(app_name, 200)}/{component(user_id, 200)}"
-
-    def _index_dir(self, app_name: str) -> str:
-        return f"{self.prefix}x/{component(app_name, 200)}/"
-
-    def _index_key(self, key: SessionKey, updated_at: float) -> str:
-        return (
-            f"{self._index_dir(key.app_name)}{updated_at:020.6f}/"
-            f"{component(key.user_id, 200)}/{component(key.session_id, 200)}/{uuid.uuid4().hex}"
-        )
-
-    # -- object helpers (worker thread) ------------------------------------------
-
-    def _get(self, key: str) -> tuple[bytes, str] | None:
-        ClientError = botocore_errors()[1]
-
-        try:
-            response = self._runner.client.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if error_code(exc) in ("NoSuchKey", "404"):
-                return None
-            raise
-        body: bytes = response["Body"].read()
-        return body, str(response["ETag"])
-
-    def _put(
-        self, key: str, body: bytes, *, if_match: str | None = None, create: bool = False
-    ) -> str | None:
-        """Conditional PUT; the new ETag, or ``None`` if the condition failed (a race)."""
-        ClientError = botocore_errors()[1]
-
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": body}
-        if if_match is not None:
-            kwargs["IfMatch"] = if_match
-        elif create:
-            kwargs["IfNoneMatch"] = "*"
-        try:
-            response = self._runner.client.put_object(**kwargs)
-        except ClientError as exc:
-            if error_code(exc) in _RACE_CODES:
-                return None
-            raise
-        return str(response["ETag"])
-
-    def _delete_quietly(self, keys: Sequence[str]) -> None:
-        """Best effort: these objects are unreachable already; errors must not mask others."""
-        keys = [key for key in keys if key]
-        for start in range(0, len(keys), 1000):
-            with contextlib.suppress(Exception):
-                self._runner.client.delete_objects(
-                    Bucket=self.bucket,
-                    Delete={
-                        "Objects": [{"Key": k} for k in keys[start : start + 1000]],
-                        "Quiet": True,
-                    },
-                )
-
-    def _read_head(self, key: SessionKey) -> _Head | None:
-        got = self._get(self._session_dir(key) + "head")
-        if got is None:
-            return None
-        body, etag = got
-        data = codec.loads(body)
-        if data.get("v", 0) > _FORMAT:
-            from omnisession.errors import IncompatibleSchema
-
-            raise IncompatibleSchema(
-                f"session {key} was written by a newer omnisession-aws (format {data['v']}); "
-                "upgrade omnisession-aws"
-            )
-        return _Head(etag, data)
-
-    def _read_scope(self, object_key: str) -> tuple[JSONObject, str | None]:
-        got = self._get(object_key)
-        if got is None:
-            return {}, None
-        state: JSONObject = codec.loads(got[0])["state"]
-        return state, got[1]
-
-    def _update_scope(self, object_key: str, scope: Mapping[str, Any]) -> None:
-        if not scope:
-            return
-        for attempt in range(MAX_RACES):
-            state, etag = self._read_scope(object_key)
-            state.update(scope)
-            body = codec.dumps({"v": _FORMAT, "state": state}, what="state").encode()
-            if self._put(object_key, body, if_match=etag, create=etag is None) is not None:
-                return
-            backoff(attempt)
-        raise BackendUnavailable(f"{object_key}: gave up after {MAX_RACES} write conflicts")
-
-    # -- events ------------------------------------------------------------------
-
-    def _segment(self, key: SessionKey, name: str) -> list[list[Any]]:
-        got = self._get(self._session_dir(key) + "seg/" + name)
-        if got is None:
-            raise _Race(name)
-        events: list[list[Any]] = codec.loads(got[0])
-        return events
-
-    def _rows(self, key: SessionKey, head: _Head, newest: int | None) -> list[list[Any]]:
-        """``[seq, ts, text]`` rows oldest first; only the newest ``newest`` if given,
-        reading segments from the end until they are covered."""
-        rows = list(head.tail)
-        for name, _first, _count in reversed(head.segs):
-            if newest is not None and len(rows) >= newest:
-                break
-            rows[:0] = self._segment(key, name)
-        if newest is not None:
-            rows = rows[-newest:] if newest else []
-        return rows
-
-    def _snapshot(
-        self, key: SessionKey, newest: int | None
-    ) -> tuple[_Head, list[list[Any]]] | None:
-        """The head and its rows, consistent with each other (re-read if a segment
-        vanished under the read because a concurrent pop or clear committed)."""
-        for attempt in range(MAX_RACES):
-            head = self._read_head(key)
-            if head is None:
-                return None
-            try:
-                return head, self._rows(key, head, newest)
-            except _Race:
-                backoff(attempt)
-        raise BackendUnavailable(f"session {key}: segments kept changing under the read")
-
-    def _record(self, key: SessionKey, head: _Head) -> SessionRecord:
-        app, _ = self._read_scope(self._app_key(key.app_name))
-        user, _ = self._read_scope(self._user_key(key.app_name, key.user_id))
-        data = head.data
-        return SessionRecord(
-            key=key,
-            state=merge_state(data["state"], app, user),
-            events=[],
-            created_at=data["cat"],
-            updated_at=data["uat"],
-            revision=data["rev"],
-        )
-
-    # -- the write path ------------------------------------------------------------
-
-    def _new_head_data(self, key: SessionKey, stamp: float) -> dict[str, Any]:
-        return {
-            "v": _FORMAT,
-            "key": [key.app_name, key.user_id, key.session_id],
-            "cat": stamp,
-            "uat": stamp,
-            "rev": 0,
-            "nseq": 1,
-            "state": {},
-            "segs": [],
-            "tail": [],
-            "idx": "",
-        }
-
-    def _write_head(
-        self,
-        key: SessionKey,
-        old: _Head | None,
-        data: dict[str, Any],
-        written: _Written,
-    ) -> _Head | None:
-        """Commit ``data`` as the next head of ``old`` (``None``: create); moves the
-        listing entry. Returns the committed head, or ``None`` if another writer won."""
-        index_key = self._index_key(key, data["uat"])
+    def _commit_head(
+        self, key: SessionKey, old: Head | None, data: dict[str, Any], staged: list[str]
+    ) -> Head | None:
+        """Write ``data`` as the next head after ``old`` (``None``: create) with a new
+        listing entry; the committed head, or ``None`` if another writer won."""
+        index_key = self._keys.index_entry(key, data["uat"])
         data["idx"] = index_key
-        self._put(index_key, b"")
-        written.keys.append(index_key)
-        body = codec.dumps(data, what="state").encode()
-        etag = self._put(
-            self._session_dir(key) + "head",
-            body,
+        self._io.put(index_key, b"")
+        etag = self._io.put(
+            self._keys.head(key),
+            codec.dumps(data, what="state").encode(),
             if_match=old.etag if old is not None else None,
             create=old is None,
         )
         if etag is None:
+            later(self._io.delete_many, [*staged, index_key])
             return None
-        written.keys.remove(index_key)
-        if old is not None:
-            self._delete_quietly([old.data.get("idx", "")])
-        return _Head(etag, data)
+        if old is not None and old.index_key:
+            later(self._io.delete_many, [old.index_key])
+        return Head(etag, data)
 
-    def _shrink_head(
-        self, key: SessionKey, head: _Head, data: dict[str, Any], garbage: list[str]
-    ) -> bool:
-        """Commit ``data``, ``head`` with events taken out, as the next revision, then
-        delete ``garbage`` (the segments it no longer names); ``False`` if another
-        writer won (nothing changed)."""
-        data["rev"] += 1
-        data["uat"] = max(data["uat"], now())
-        written = _Written()
-        committed = self._write_head(key, head, data, written)
-        if committed is None:
-            self._delete_quietly(written.keys)
-            return False
-        self._remember(key, committed)
-        self._delete_quietly(garbage)
-        return True
+    def _read_scope(self, app_name: str, user_id: str | None) -> tuple[JSONObject, str | None]:
+        got = self._io.get(self._keys.scope(app_name, user_id))
+        if got is None:
+            return {}, None
+        return state_of(codec.loads(got[0])), got[1]
 
-    def _commit(
-        self,
-        key: SessionKey,
-        texts: Sequence[str],
-        delta: StateDelta,
-        *,
-        timestamp: float | None = None,
-        expected_revision: int | None = None,
-        create: bool = False,
-    ) -> tuple[int, int, float]:
-        """Append ``texts`` and apply ``delta``; ``(first seq, revision, timestamp)``."""
-        with self._lock_for(key):
-            head, cached = self._writer_state(key, self._read_head)
-            for attempt in range(MAX_RACES):
-                if head is None and not create:
-                    if cached:
-                        head, cached = self._read_head(key), False
-                        continue
-                    raise SessionNotFound(key)
-                if head is not None and expected_revision not in (None, head.rev):
-                    if cached:
-                        head, cached = self._read_head(key), False
-                        continue
-                    assert expected_revision is not None
-                    raise StaleSession(key, expected_revision, head.rev)
-                stamp = now()
-                ts = stamp if timestamp is None else float(timestamp)
-                data = dict(head.data) if head is not None else self._new_head_data(key, stamp)
-                first = data["nseq"]
-                data["rev"] += 1
-                data["nseq"] = first + len(texts)
-                data["uat"] = max(data["uat"], stamp)
-                data["state"] = {**data["state"], **delta.session}
-                tail = [*data["tail"], *([first + i, ts, text] for i, text in enumerate(texts))]
-                written = _Written()
-                if len(tail) > TAIL_EVENTS or sum(len(row[2]) for row in tail) > TAIL_BYTES:
-                    name = uuid.uuid4().hex
-                    segment_key = self._session_dir(key) + "seg/" + name
-                    self._put(segment_key, codec.dumps(tail).encode(), create=True)
-                    written.keys.append(segment_key)
-                    data["segs"] = [*data["segs"], [name, tail[0][0], len(tail)]]
-                    tail = []
-                data["tail"] = tail
-                committed = self._write_head(key, head, data, written)
-                if committed is not None:
-                    self._remember(key, committed)
-                    self._update_scope(self._app_key(key.app_name), delta.app)
-                    self._update_scope(self._user_key(key.app_name, key.user_id), delta.user)
-                    return first, data["rev"], ts
-                self._delete_quietly(written.keys)
-                head, cached = self._read_head(key), False
-                backoff(attempt)
-            self._remember(key, None)
-        raise BackendUnavailable(f"session {key}: gave up after {MAX_RACES} write conflicts")
+    def _merge_scope(self, app_name: str, user_id: str | None, values: JSONObject) -> None:
+        self._merged_scope(app_name, user_id, values)
 
-    def _create(self, key: SessionKey, delta: StateDelta) -> SessionRecord:
-        with self._lock_for(key):
-            data = self._new_head_data(key, now())
-            data["rev"] = 1
-            data["state"] = dict(delta.session)
-            written = _Written()
-            head = self._write_head(key, None, data, written)
-            if head is None:
-                self._delete_quietly(written.keys)
-                self._remember(key, None)
-                raise AlreadyExists(key)
-            self._remember(key, head)
-        self._update_scope(self._app_key(key.app_name), delta.app)
-        self._update_scope(self._user_key(key.app_name, key.user_id), delta.user)
-        return self._record(key, head)
+    def _merged_scope(self, app_name: str, user_id: str | None, values: JSONObject) -> JSONObject:
+        """Merge ``values`` into a scope object with an ``If-Match`` loop; the result."""
+        for attempt in range(MAX_RACES):
+            state, etag = self._read_scope(app_name, user_id)
+            state.update(values)
+            if (
+                self._io.put(
+                    self._keys.scope(app_name, user_id),
+                    scope_body(app_name, user_id, state),
+                    if_match=etag,
+                    create=etag is None,
+                )
+                is not None
+            ):
+                return state
+            backoff(attempt)
+        raise BackendUnavailable(
+            f"the {'user' if user_id else 'app'} scope of app {app_name!r} kept changing for "
+            f"{MAX_RACES} attempts; retry later"
+        )
+
+    def _apply_scopes(self, key: SessionKey, delta: StateDelta) -> dict[str, JSONObject]:
+        """Merge a write's scope deltas (after its head committed); the scopes written."""
+        written = {}
+        if delta.app:
+            written["app"] = self._merged_scope(key.app_name, None, delta.app)
+        if delta.user:
+            written["user"] = self._merged_scope(key.app_name, key.user_id, delta.user)
+        return written
+
+    # -- writes ------------------------------------------------------------------------
+
+    def _write_blocking(self, write: Write) -> tuple[Committed, Head | None]:
+        rounds = 0
+
+        def attempt(head: Head | None, cached: bool) -> Done[Head] | Lost[Head]:
+            nonlocal rounds
+            rounds += 1
+            check_write(write, head.rev if head is not None else None)
+            try:
+                plan = self._history.plan(write, head)
+            except Race:
+                return Lost()
+            committed = self._commit_head(write.key, head, plan.data, plan.staged)
+            if committed is None:
+                backoff(rounds)
+                return Lost()
+            if plan.garbage:
+                later(self._io.delete_many, plan.garbage)
+            committed.written = self._apply_scopes(write.key, write.delta)
+            return Done((Committed(committed.rev, plan.first_seq), committed), committed)
+
+        result: tuple[Committed, Head | None] = self._commit_loop(
+            write.key, attempt, assume_missing=write.creation is Creation.ONLY
+        )
+        return result
 
     def _pop(self, key: SessionKey) -> JSONObject | None:
-        with self._lock_for(key):
-            head, cached = self._writer_state(key, self._read_head)
-            for attempt in range(MAX_RACES):
-                if head is None or not (head.tail or head.segs):
-                    if cached:
-                        head, cached = self._read_head(key), False
-                        continue
-                    return None
-                data = dict(head.data)
-                dropped: list[str] = []
+        rounds = 0
+
+        def attempt(head: Head | None, cached: bool) -> Done[Head] | Lost[Head]:
+            nonlocal rounds
+            rounds += 1
+            if head is None or not (head.data["tail"] or head.data["segs"]):
+                return Lost() if cached else Done(None, head)
+            data = head.draft()
+            dropped: list[str] = []
+            rows = head.tail
+            if not rows:
+                segment = head.segments[-1]
                 try:
-                    if head.tail:
-                        tail = list(head.tail)
-                    else:
-                        name = head.segs[-1][0]
-                        tail = self._segment(key, name)
-                        data["segs"] = head.segs[:-1]
-                        dropped.append(self._session_dir(key) + "seg/" + name)
-                except _Race:
-                    head, cached = self._read_head(key), False
-                    continue
-                text = tail.pop()[2]
-                data["tail"] = tail
-                if self._shrink_head(key, head, data, dropped):
-                    result: JSONObject = codec.loads(text)
-                    return result
-                head, cached = self._read_head(key), False
+                    rows = self._history.segment_rows(key, segment)
+                except Race:
+                    return Lost()
+                data["segs"] = data["segs"][:-1]
+                dropped.append(self._keys.segment(key, segment.name))
+            popped = rows.pop()
+            data["tail"] = [row.stored() for row in rows]
+            data["rev"] += 1
+            data["uat"] = now()
+            committed = self._commit_head(key, head, data, [])
+            if committed is None:
+                backoff(rounds)
+                return Lost()
+            if dropped:
+                later(self._io.delete_many, dropped)
+            return Done(codec.loads(popped.data), committed)
+
+        result: JSONObject | None = self._commit_loop(key, attempt)
+        return result
+
+    def _delete(self, key: SessionKey) -> None:
+        self._lifecycle.delete_session(key)
+
+    def _delete_idle_blocking(self, keys: list[SessionKey], updated_before: float) -> int:
+        return self._lifecycle.delete_idle(keys, updated_before)
+
+    def _erase_blocking(self, app_name: str, user_id: str | None) -> int:
+        return self._lifecycle.erase(app_name, user_id)
+
+    def _app_names(self) -> list[str]:
+        return self._lifecycle.app_names()
+
+    # -- reads -------------------------------------------------------------------------
+
+    def _snapshot(self, key: SessionKey, read: Any) -> tuple[Head, Any] | None:
+        """The head and ``read(head)``, consistent with each other (re-read if a segment
+        vanished under the read because a concurrent pop, clear or replace committed)."""
+        for attempt in range(MAX_RACES):
+            head = self._load(key)
+            if head is None:
+                return None
+            try:
+                return head, read(head)
+            except Race:
                 backoff(attempt)
-            self._remember(key, None)
-        raise BackendUnavailable(f"session {key}: gave up after {MAX_RACES} write conflicts")
+        raise BackendUnavailable(
+            f"session {key}: its history kept changing under the read; retry later"
+        )
 
-    def _retire(self, key: SessionKey, *, delete: bool) -> None:
-        """Clear (empty head) or delete the session with one conditional write,
-        then remove the objects it no longer names."""
-        ClientError = botocore_errors()[1]
+    def _record(self, key: SessionKey, head: Head, *, with_base: bool = True) -> SessionRecord:
+        app, _ = self._read_scope(key.app_name, None)
+        user, _ = self._read_scope(key.app_name, key.user_id)
+        return self._record_with(key, head, app, user, with_base=with_base)
 
-        with self._lock_for(key):
-            head = self._read_head(key)
-            for attempt in range(MAX_RACES):
-                if head is None:
-                    self._remember(key, None)
-                    return
-                garbage = [self._session_dir(key) + "seg/" + seg[0] for seg in head.segs]
-                if delete:
-                    try:
-                        self._runner.client.delete_object(
-                            Bucket=self.bucket,
-                            Key=self._session_dir(key) + "head",
-                            IfMatch=head.etag,
-                        )
-                        done = True
-                    except ClientError as exc:
-                        if error_code(exc) not in _RACE_CODES:
-                            raise
-                        done = False
-                    if done:
-                        self._remember(key, None)
-                        self._delete_quietly([*garbage, head.data.get("idx", "")])
-                        return
-                else:
-                    data = dict(head.data)
-                    data["segs"], data["tail"] = [], []
-                    if self._shrink_head(key, head, data, garbage):
-                        return
-                head = self._read_head(key)
-                backoff(attempt)
-            self._remember(key, None)
-        raise BackendUnavailable(f"session {key}: gave up after {MAX_RACES} write conflicts")
+    @staticmethod
+    def _record_with(
+        key: SessionKey,
+        head: Head,
+        app: JSONObject,
+        user: JSONObject,
+        *,
+        with_base: bool,
+    ) -> SessionRecord:
+        base = head.base
+        return SessionRecord(
+            key=key,
+            state=merge_state(head.state, app, user),
+            events=[],
+            created_at=head.data["cat"],
+            updated_at=head.updated_at,
+            revision=head.rev,
+            base_state=dict(base) if with_base and base is not None else None,
+        )
 
-    # -- reads -----------------------------------------------------------------------
+    def _created_record(self, key: SessionKey, state: Head | None) -> SessionRecord:
+        assert state is not None
+        app = state.written.get("app")
+        user = state.written.get("user")
+        if app is None:
+            app = self._read_scope(key.app_name, None)[0]
+        if user is None:
+            user = self._read_scope(key.app_name, key.user_id)[0]
+        return self._record_with(key, state, app, user, with_base=True)
 
     def _read_session(
         self, key: SessionKey, last: int | None, since: float | None
     ) -> SessionRecord | None:
-        snapshot = self._snapshot(key, last)
+        def read(head: Head) -> list[Event]:
+            if last == 0:
+                return []
+            if last is None:
+                rows = self._history.rows(key, head, oldest_first=True, since=since)
+            else:
+                rows = self._history.rows(key, head, limit=last)
+                rows = [row for row in rows if since is None or row.timestamp >= since]
+            return self._history.events(rows)
+
+        snapshot = self._snapshot(key, read)
         if snapshot is None:
             return None
-        head, rows = snapshot
+        head, events = snapshot
         record = self._record(key, head)
-        record.events.extend(
-            Event(seq, ts, codec.loads(text))
-            for seq, ts, text in rows
-            if since is None or ts >= since
-        )
+        record.events.extend(events)
         return record
 
     def _read_items(self, key: SessionKey, limit: int | None) -> list[JSONObject]:
-        snapshot = self._snapshot(key, limit)
-        if snapshot is None:
-            return []
-        return [codec.loads(text) for _seq, _ts, text in snapshot[1]]
+        snapshot = self._snapshot(
+            key, lambda head: self._history.payloads(self._history.rows(key, head, limit=limit))
+        )
+        return [] if snapshot is None else list(snapshot[1])
+
+    def _read_events(
+        self, key: SessionKey, after: int | None, before: int | None, limit: int, oldest: bool
+    ) -> list[Event]:
+        def read(head: Head) -> list[Event]:
+            rows = self._history.rows(
+                key, head, after=after, before=before, limit=limit, oldest_first=oldest
+            )
+            return self._history.events(rows)
+
+        snapshot = self._snapshot(key, read)
+        return [] if snapshot is None else list(snapshot[1])
+
+    def _scope(self, app_name: str, user_id: str | None) -> JSONObject:
+        return self._read_scope(app_name, user_id)[0]
+
+    # -- listing --------------------------------------------------------------------------
+
+    def _check_cursor(self, cursor: str) -> None:
+        (index_key,) = decode_cursor(cursor, str)
+        if not index_key.startswith(self.prefix + "x/"):
+            raise ValueError(f"invalid cursor {cursor!r}: pass back a next_cursor unchanged")
 
     def _list(self, app_name: str, user_id: str | None, size: int, cursor: str | None) -> Page:
-        directory = self._index_dir(app_name)
+        directory = self._keys.index_dir(app_name)
         start_after = directory
         if cursor:
-            start_after = decode_cursor(cursor, 1)[0]
-            if not isinstance(start_after, str) or not start_after.startswith(directory):
-                raise ValueError(f"invalid cursor {cursor!r}: pass back a next_cursor unchanged")
-        user_part = component(user_id, 200) if user_id is not None else None
-        found: list[tuple[str, SessionKey, _Head]] = []
+            (start_after,) = decode_cursor(cursor, str)
+            if not start_after.startswith(directory):
+                raise ValueError(
+                    f"invalid cursor {cursor!r}: it pages another listing; pass back the "
+                    "next_cursor of this one unchanged"
+                )
+        user_part = component(user_id, ID_LIMIT) if user_id is not None else None
+        found: list[tuple[str, SessionKey, Head]] = []
         more = False
-        kwargs: dict[str, Any] = {
-            "Bucket": self.bucket,
-            "Prefix": directory,
-            "StartAfter": start_after,
-        }
-        while not more:
-            response = self._runner.client.list_objects_v2(**kwargs)
-            for entry in response.get("Contents", []):
-                index_key: str = entry["Key"]
-                parts = index_key[len(directory) :].split("/")
-                if len(parts) != 4 or (user_part is not None and parts[1] != user_part):
-                    continue
-                head_key = f"{self.prefix}s/{component(app_name, 200)}/{parts[1]}/{parts[2]}/head"
-                got = self._get(head_key)
-                if got is None:
-                    continue
-                head = _Head(got[1], codec.loads(got[0]))
-                if head.data.get("idx") != index_key:
-                    continue  # a stale entry: the session moved on (or a write failed)
-                if len(found) == size:
-                    more = True
-                    break
-                app, user, session = head.data["key"]
-                found.append((index_key, SessionKey(app, user, session), head))
-            if not response.get("IsTruncated"):
+        for index_key in self._io.keys(directory, start_after=start_after):
+            parts = self._keys.index_parts(app_name, index_key)
+            if len(parts) != 4 or (user_part is not None and parts[1] != user_part):
+                continue
+            got = self._io.get(self._keys.head_of_index(app_name, parts[1], parts[2]))
+            if got is None:
+                continue
+            head = head_of(got[1], got[0])
+            if head.index_key != index_key:
+                continue  # a stale entry: the session moved on (or a write failed)
+            if len(found) == size:
+                more = True
                 break
-            kwargs["ContinuationToken"] = response["NextContinuationToken"]
-        app_state, _ = self._read_scope(self._app_key(app_name))
+            app, user, session = head.data["key"]
+            found.append((index_key, SessionKey(app, user, session), head))
+        app_state = self._read_scope(app_name, None)[0]
         users: dict[str, JSONObject] = {}
         records = []
-        for _index_key, key, head in found:
+        for _, key, head in found:
             if key.user_id not in users:
-                users[key.user_id] = self._read_scope(self._user_key(app_name, key.user_id))[0]
+                users[key.user_id] = self._read_scope(app_name, key.user_id)[0]
             records.append(
-                SessionRecord(
-                    key=key,
-                    state=merge_state(head.data["state"], app_state, users[key.user_id]),
-                    events=[],
-                    created_at=head.data["cat"],
-                    updated_at=head.data["uat"],
-                    revision=head.rev,
-                )
+                self._record_with(key, head, app_state, users[key.user_id], with_base=False)
             )
         return Page(records, encode_cursor(found[-1][0]) if more else None)
 
-    def _user_state(self, app_name: str, user_id: str) -> JSONObject:
-        return self._read_scope(self._user_key(app_name, user_id))[0]
 
-    def _app_state(self, app_name: str) -> JSONObject:
-        return self._read_scope(self._app_key(app_name))[0]
-
-
-def _create_bucket(client: Any, bucket: str) -> bool:
-    ClientError = botocore_errors()[1]
+def create_bucket_with(client: Any, bucket: str) -> bool:
+    """Create ``bucket`` with ``client``; ``False`` if you already own it."""
+    from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
     region = client.meta.region_name
     kwargs: dict[str, Any] = {"Bucket": bucket}
@@ -622,16 +394,11 @@ def create_bucket(
     with one_off_client(
         "s3", client, region=region, endpoint_url=endpoint_url, profile=profile
     ) as s3:
-        return _create_bucket(s3, bucket)
-
-
-#: Every option but ttl: S3 objects have no TTL.
-_S3_OPTIONS = OPTION_NAMES - {"ttl"}
+        return create_bucket_with(s3, bucket)
 
 
 def open_s3_store(url: str, **options: Any) -> S3Store:
     """Factory for ``s3://BUCKET/PREFIX?region=..&endpoint_url=..&create=true``."""
-    parts = urlsplit(url)
-    return S3Store(
-        parts.netloc, parts.path, parse_options(parts.query, options, allowed=_S3_OPTIONS)
-    )
+    location, parsed = parse_aws_url(S3_OPTIONS, url, options, backend="s3")
+    bucket, _, prefix = location.split("://", 1)[1].partition("/")
+    return S3Store(bucket, prefix, parsed)

@@ -4,7 +4,9 @@ Installing ``omnisession-redis`` registers ``redis://``, ``rediss://``,
 ``unix://``, ``redis+cluster://`` and ``rediss+cluster://`` with
 :func:`omnisession.open_store`. The store module (and redis-py) is imported
 only when first used, so that listing backends, which imports
-``omnisession_redis.plugin``, stays cheap.
+``omnisession_redis.plugin``, stays cheap. ``omnisession_redis.testing`` has
+the isolation helpers for running tests (and the conformance suite) on a
+shared server.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .store import RedisCommandError, RedisStore, open_redis_store
+    from .store import RedisStore, open_redis_store
 
-__all__ = ["RedisCommandError", "RedisStore", "open_redis_store"]
+__all__ = ["RedisStore", "open_redis_store"]
 
 
 def __getattr__(name: str) -> Any:

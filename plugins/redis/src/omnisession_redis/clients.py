@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
 __all__ = ["LoopClients"]
+
+_UNBOUNDED: AbstractAsyncContextManager[None] = nullcontext()
 
 
 def _abandon(client: Any) -> None:
@@ -94,8 +96,7 @@ class LoopClients:
                 entry.ready = not self._cluster
             return entry
 
-    @asynccontextmanager
-    async def permit(self) -> AsyncIterator[None]:
+    def permit(self) -> AbstractAsyncContextManager[Any]:
         """Bound the operations in flight on this loop's client (``None``: unbounded).
 
         redis-py's cluster client fails a command at once (``MaxConnectionsError``)
@@ -104,17 +105,11 @@ class LoopClients:
         (one operation uses up to three connections at once).
         """
         if self._limit is None:
-            yield
-            return
+            return _UNBOUNDED
         entry = self._entry()
         if entry.permits is None:
             entry.permits = asyncio.Semaphore(self._limit)
-        async with entry.permits:
-            yield
-
-    def peek(self) -> Any:
-        """The running loop's client, without initialising it."""
-        return self._entry().client
+        return entry.permits
 
     async def get(self) -> Any:
         """The running loop's client, ready for commands."""
@@ -128,7 +123,8 @@ class LoopClients:
                     entry.ready = True
         return entry.client
 
-    async def aclose(self) -> None:
+    async def aclose(self, seconds: float) -> None:
+        """Close every client; one that does not close within ``seconds`` is abandoned."""
         with self._lock:
             entries = dict(self._by_loop)
             self._by_loop.clear()
@@ -137,8 +133,9 @@ class LoopClients:
             client = entry.client
             if loop is current:
                 try:
-                    await client.aclose()
-                except Exception:  # closing a broken connection must not fail aclose()
+                    async with asyncio.timeout(seconds):
+                        await client.aclose()
+                except Exception:  # closing a broken or stalled connection must not fail
                     _abandon(client)
             elif loop.is_running():
                 asyncio.run_coroutine_threadsafe(client.aclose(), loop)

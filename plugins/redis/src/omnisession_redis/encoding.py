@@ -1,8 +1,11 @@
-"""How values travel to and from Redis: script arguments and replies.
+"""How values travel to and from the scripts: arguments and replies.
 
-Timestamps and TTLs are sent as text the scripts write back verbatim; state is
-a hash of JSON values, sent as ``n, name, value...``; an event is a sorted-set
-member ``b"seq timestamp payload"`` (see :mod:`omnisession_redis.keys`).
+Timestamps and TTLs are sent as text the scripts write back verbatim. State is
+a hash of JSON texts, sent as ``n, name, value...`` (names by
+:func:`~omnisession_redis.keys.encode_name`); an event is a sorted-set member
+``b"seq timestamp payload"`` and its recorded delta a field of the session's
+delta hash (see :mod:`omnisession_redis.keys`). Payload and value texts come
+from core's encoder and are UTF-8-safe.
 """
 
 from __future__ import annotations
@@ -14,17 +17,23 @@ from typing import Any
 from omnisession import backend as codec
 from omnisession.model import Event, JSONObject
 
+from .keys import decode_name, encode_name
+
 __all__ = [
-    "as_text",
+    "Arg",
     "decode_events",
-    "decode_hash",
+    "decode_meta",
     "decode_payload",
     "decode_payloads",
     "decode_state",
-    "encode_state",
     "encode_timestamp",
     "encode_ttl",
+    "scope_segment",
+    "state_pairs",
 ]
+
+Arg = str | bytes
+"""One script argument."""
 
 
 def encode_timestamp(value: float) -> str:
@@ -39,41 +48,70 @@ def encode_ttl(seconds: float | None) -> str:
     return str(max(1, math.ceil(seconds * 1000)))
 
 
-def encode_state(values: Mapping[str, Any]) -> list[str]:
-    """State values as script arguments: their count, then name and JSON value of each."""
-    flat = [str(len(values))]
+def state_pairs(values: Mapping[str, Any], what: str = "state") -> list[Arg]:
+    """State values as script arguments: their count, then each name and JSON value."""
+    flat: list[Arg] = [str(len(values))]
     for name, value in values.items():
-        flat.append(name)
-        flat.append(codec.dumps(value, what=f"state value {name!r}"))
+        flat.append(encode_name(name))
+        flat.append(codec.dumps(value, what=what))
     return flat
 
 
-def as_text(value: Any) -> str:
-    """A reply value (bytes, or a number from redis-py) as text."""
-    return value.decode() if isinstance(value, bytes) else str(value)
+def scope_segment(
+    mode: str,
+    member: str,
+    score: str,
+    state_ttl: str,
+    index_ttl: str,
+    values: Mapping[str, Any] | None = None,
+    *,
+    register: str = "",
+    users_ttl: str = "0",
+) -> list[Arg]:
+    """One scope segment of a script's arguments (see ``apply_scope`` in ``lua/lib.lua``)."""
+    return [
+        mode,
+        member,
+        score,
+        state_ttl,
+        index_ttl,
+        register,
+        users_ttl,
+        *state_pairs(values or {}, "scope state"),
+    ]
 
 
-def decode_hash(flat: Sequence[bytes] | Mapping[bytes, bytes]) -> dict[str, bytes]:
-    """A hash as a script replies it (flat list) or as redis-py's HGETALL does (dict)."""
-    if isinstance(flat, Mapping):
-        return {as_text(name): value for name, value in flat.items()}
-    return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
+def decode_meta(flat: Sequence[bytes]) -> dict[str, str]:
+    """A session's meta hash, as the scripts reply it (a flat list)."""
+    return {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
 
 
 def decode_state(flat: Sequence[bytes] | Mapping[bytes, bytes] | None) -> JSONObject:
-    """A state hash's JSON values (``None`` or empty: no state)."""
+    """A state hash (a script's flat list or HGETALL's dict); ``None`` or empty: ``{}``."""
     if not flat:
         return {}
-    return {name: codec.loads(text) for name, text in decode_hash(flat).items()}
+    if isinstance(flat, Mapping):
+        names = [decode_name(name) for name in flat]
+        texts = [value.decode() for value in flat.values()]
+    else:
+        names = [decode_name(flat[i]) for i in range(0, len(flat), 2)]
+        texts = [flat[i].decode() for i in range(1, len(flat), 2)]
+    return dict(zip(names, codec.loads_all(texts), strict=True))
 
 
-def decode_events(members: Sequence[bytes]) -> list[Event]:
-    """Events from their ``b"seq timestamp payload"`` members, the payloads decoded at once."""
+def decode_events(members: Sequence[bytes], deltas: Sequence[bytes | None]) -> list[Event]:
+    """Events from their members and recorded deltas (``[]``: none has a delta)."""
     rows = [member.decode().split(" ", 2) for member in members]
     payloads = codec.loads_all([text for _, _, text in rows])
+    recorded: list[JSONObject | None] = [None] * len(rows)
+    present = [(index, text.decode()) for index, text in enumerate(deltas) if text is not None]
+    if present:
+        decoded = codec.loads_all([text for _, text in present])
+        for (index, _), delta in zip(present, decoded, strict=True):
+            recorded[index] = delta
     return [
-        Event(int(seq), float(stamp), data)
-        for (seq, stamp, _), data in zip(rows, payloads, strict=True)
+        Event(int(seq), float(stamp), data, delta)
+        for (seq, stamp, _), data, delta in zip(rows, payloads, recorded, strict=True)
     ]
 
 

@@ -1,7 +1,8 @@
 """Registers the Redis backend with omnisession (entry point ``omnisession: redis``).
 
-The factory is given as a string so that listing backends (``omnisession
-backends``) imports neither this package's store module nor redis-py.
+The factory is given as a string and the options and capabilities come from
+driver-free modules, so listing backends (``omnisession backends``) imports
+neither the store module nor redis-py.
 """
 
 from __future__ import annotations
@@ -9,7 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from omnisession.plugins import Backend, hookimpl
-from omnisession.store import Capability
+
+from .capabilities import CAPABILITIES, OPTIONAL_CAPABILITIES
+from .options import OPTIONS
+
+SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
 
 
 @hookimpl
@@ -17,22 +22,14 @@ def omnisession_register_backends(register: Callable[[Backend], None]) -> None:
     register(
         Backend(
             name="redis",
-            schemes=("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"),
+            schemes=SCHEMES,
             factory="omnisession_redis.store:open_redis_store",
-            capabilities=frozenset(
-                {
-                    Capability.BASE,
-                    Capability.CROSS_PROCESS,
-                    Capability.LARGE_ENTRIES,
-                    Capability.TTL,
-                    Capability.CLUSTER,
-                    Capability.PERSISTENT,
-                }
-            ),
+            capabilities=CAPABILITIES,
+            optional_capabilities=OPTIONAL_CAPABILITIES,
+            options=OPTIONS,
             description=(
-                "Redis and Redis Cluster through redis-py's asyncio client; one Lua script per "
-                "write; ttl with ?ttl=SECONDS, cluster with redis+cluster://h:p,h:p, persistent "
-                "only with ?persistent=true (the server must persist)"
+                "Redis 6.2+ and Redis Cluster through redis-py's asyncio client; one Lua "
+                "script per write"
             ),
         )
     )

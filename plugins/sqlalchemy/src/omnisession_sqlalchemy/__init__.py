@@ -16,16 +16,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .options import OPTIONS
     from .schema import SCHEMA_VERSION
     from .store import SQLStore, open_sql_store
-    from .urls import engine_url
+    from .urls import MissingDriver, engine_url
 
-__all__ = ["SCHEMA_VERSION", "SQLStore", "engine_url", "open_sql_store"]
+__all__ = ["OPTIONS", "SCHEMA_VERSION", "MissingDriver", "SQLStore", "engine_url", "open_sql_store"]
 
 _WHERE = {
+    "OPTIONS": ".options",
     "SCHEMA_VERSION": ".schema",
     "SQLStore": ".store",
     "open_sql_store": ".store",
+    "MissingDriver": ".urls",
     "engine_url": ".urls",
 }
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -24,10 +24,26 @@ import sqlalchemy as sa
 from omnisession.errors import BackendUnavailable
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 from .leases import Leases
+from .options import MYSQL, POSTGRESQL, SQLITE
 from .urls import EngineSpec
+
+
+def _terminate_asyncpg(connection: Any) -> None:
+    connection.terminate()
+
+
+def _close_asyncmy(connection: Any) -> None:
+    connection.close()
+
+
+#: How to drop a driver connection at once, without waiting for a (stalled) server.
+_FORCE_CLOSE: dict[str, Callable[[Any], None]] = {
+    "asyncpg": _terminate_asyncpg,
+    "asyncmy": _close_asyncmy,
+}
 
 __all__ = ["CrossLoopLock", "LoopEngine", "LoopEngines"]
 
@@ -83,11 +99,13 @@ class LoopEngine:
     write_lock: asyncio.Lock | None = None
     shared_lock: CrossLoopLock | None = None
     finaliser: AsyncGenerator[None, None] | None = None
+    close_timeout: float | None = None
+    """How long closing may wait for the server (the store's command timeout)."""
 
     async def reset(self) -> None:
         """Drop every pooled and leased connection (after a disconnect)."""
-        await self.leases.drop()
-        await self.reader_leases.drop()
+        await self.leases.drop(force=True)
+        await self.reader_leases.drop(force=True)
         await self.engine.dispose()
 
     def abandon(self) -> None:
@@ -98,10 +116,20 @@ class LoopEngine:
             self.engine.sync_engine.dispose(close=False)
 
     async def close(self) -> None:
-        await self.leases.drop()
-        await self.reader_leases.drop()
-        if self.owned:
-            await self.engine.dispose()
+        """Close the connections gracefully; after ``close_timeout`` seconds (a stalled
+        server) let go of the rest without waiting."""
+        try:
+            async with asyncio.timeout(self.close_timeout):
+                await self.leases.drop(force=False)
+                await self.reader_leases.drop(force=False)
+                if self.owned:
+                    await self.engine.dispose()
+        except TimeoutError:
+            # drop the rest at once (no waiting on the server), pooled ones unclosed
+            await self.leases.drop(force=True)
+            await self.reader_leases.drop(force=True)
+            if self.owned:
+                self.engine.sync_engine.dispose(close=False)
 
 
 async def _dispose_when_loop_ends(loop_engine: LoopEngine) -> AsyncGenerator[None, None]:
@@ -134,13 +162,10 @@ class LoopEngines:
     from ``spec``. ``owner`` names the store in errors.
     """
 
-    def __init__(
-        self, spec: EngineSpec, given: AsyncEngine | None, synchronous: str, owner: str
-    ) -> None:
+    def __init__(self, spec: EngineSpec, given: AsyncEngine | None, owner: str) -> None:
         self._spec = spec
         self._family = spec.family
-        self._driver = spec.url.get_driver_name()
-        self._synchronous = synchronous
+        self._driver = spec.driver
         self.owner = owner
         self._given = given
         self._given_used = False
@@ -150,69 +175,107 @@ class LoopEngines:
         self._closed = False
         self.dialect: sa.Dialect | None = None  # of the first engine
 
+    def _connect_args(self) -> dict[str, Any]:
+        """What each new connection of the driver is opened with.
+
+        No driver-level statement timeout: every call of the store is bounded as a
+        whole by ``command_timeout`` (transactions.Database.run), and closing by
+        :meth:`LoopEngine.close`; a second timer per statement would only cost time.
+        """
+        options = self._spec.options
+        if self._family == SQLITE:
+            return {"timeout": options.busy_timeout}
+        connect_timeout = options.connect_timeout
+        if self._driver == "asyncpg":
+            args: dict[str, Any] = {
+                "timeout": connect_timeout,
+                "server_settings": {"application_name": options.application_name},
+            }
+            if options.statement_cache_size is not None:
+                args["statement_cache_size"] = options.statement_cache_size
+                args["prepared_statement_cache_size"] = options.statement_cache_size
+            return args
+        if self._driver.startswith("psycopg"):
+            return {
+                "connect_timeout": max(1, round(connect_timeout)),
+                "application_name": options.application_name,
+            }
+        if self._driver == "asyncmy":
+            return {"connect_timeout": connect_timeout}
+        return {"connect_timeout": max(1, round(connect_timeout))}  # aiomysql
+
     def _create_engine(self) -> AsyncEngine:
-        opts = self._spec.options
-        kwargs: dict[str, Any] = {"echo": bool(opts.get("echo", False))}
-        connect_timeout = float(opts.get("connect_timeout", 10.0))
-        driver = self._driver
-        application_name = str(opts.get("application_name", "omnisession"))
-        if self._family == "sqlite":
+        options = self._spec.options
+        kwargs: dict[str, Any] = {"echo": options.echo, "connect_args": self._connect_args()}
+        if self._family == SQLITE:
             kwargs["isolation_level"] = "AUTOCOMMIT"  # the store sends BEGIN/COMMIT itself
             # ...and always ends what it began (ROLLBACK on any error), so a
             # connection needs no rollback when it goes back to the pool
             kwargs["pool_reset_on_return"] = None
-            kwargs["connect_args"] = {"timeout": float(opts.get("busy_timeout", 30.0))}
             if self._spec.in_memory:
                 kwargs["poolclass"] = StaticPool
-        elif driver == "asyncpg":
-            kwargs["connect_args"] = {
-                "timeout": connect_timeout,
-                "server_settings": {"application_name": application_name},
-            }
-        elif driver.startswith("psycopg"):
-            kwargs["connect_args"] = {
-                "connect_timeout": max(1, round(connect_timeout)),
-                "application_name": application_name,
-            }
-        else:  # asyncmy, aiomysql
-            kwargs["connect_args"] = {"connect_timeout": max(1, round(connect_timeout))}
+        elif self._family == MYSQL:
             kwargs["pool_recycle"] = 3600
             # The store ends every transaction it begins (COMMIT, or ROLLBACK
             # on any error), so the pool's own reset would only add a
             # ROLLBACK round trip to every operation.
             kwargs["pool_reset_on_return"] = None
-            if driver == "asyncmy":  # reads need no BEGIN; writes send BEGIN themselves
+            if self._driver == "asyncmy":  # reads need no BEGIN; writes send BEGIN themselves
                 kwargs["isolation_level"] = "AUTOCOMMIT"
         if not self._spec.in_memory:
-            for name in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle"):
-                if name in opts:
-                    kwargs[name] = opts[name]
-            kwargs["pool_pre_ping"] = bool(opts.get("pool_pre_ping", False))
+            kwargs["pool_size"] = options.pool_size
+            kwargs["max_overflow"] = options.max_overflow
+            kwargs["pool_timeout"] = options.pool_timeout
+            kwargs["pool_pre_ping"] = options.pool_pre_ping
+            if options.pool_recycle is not None:
+                kwargs["pool_recycle"] = options.pool_recycle
         engine = create_async_engine(self._spec.url, **kwargs)
-        if self._family == "sqlite":
+        if self._family == SQLITE:
+            self._configure_sqlite(engine)
+        return engine
+
+    def schema_engine(self) -> AsyncEngine:
+        """An engine of one unpooled connection without the command timeout, for a
+        migration (it runs once and may legitimately take minutes); dispose it after."""
+        kwargs: dict[str, Any] = {
+            "echo": self._spec.options.echo,
+            "connect_args": self._connect_args(),
+            "poolclass": NullPool,
+        }
+        if self._family == SQLITE or self._driver == "asyncmy":
+            kwargs["isolation_level"] = "AUTOCOMMIT"  # the migration sends BEGIN itself
+        engine = create_async_engine(self._spec.url, **kwargs)
+        if self._family == SQLITE:
             self._configure_sqlite(engine)
         return engine
 
     def _configure_sqlite(self, engine: AsyncEngine) -> None:
-        busy_ms = int(float(self._spec.options.get("busy_timeout", 30.0)) * 1000)
+        busy_ms = int(self._spec.options.busy_timeout * 1000)
         in_memory = self._spec.in_memory
-        synchronous = self._synchronous
+        synchronous = self._spec.options.synchronous
 
         def on_connect(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
             if not in_memory:
-                cursor.execute("PRAGMA journal_mode = WAL")
+                # The file was made a WAL database when the store first opened it
+                # (sqlite_files.prepare): reading the mode takes no lock, while
+                # setting it takes one SQLite does not wait for under the busy
+                # handler, so it is set only if someone switched the file back.
+                cursor.execute("PRAGMA journal_mode")
+                if str(cursor.fetchone()[0]).lower() != "wal":
+                    cursor.execute("PRAGMA journal_mode = WAL")
                 cursor.execute(f"PRAGMA synchronous = {synchronous}")
             cursor.close()
 
         sa_event.listen(engine.sync_engine, "connect", on_connect)
 
     def _reader_of(self, engine: AsyncEngine, owned: bool) -> AsyncEngine:
-        if self._family == "sqlite" or (owned and self._driver == "asyncmy"):
+        if self._family == SQLITE or (owned and self._driver == "asyncmy"):
             return engine  # already in autocommit: the store sends BEGIN itself
-        if self._family == "postgresql" or self._driver == "asyncmy":
-            # A single-statement read needs no BEGIN/ROLLBACK round trips.
+        if self._family == POSTGRESQL or self._driver == "asyncmy":
+            # Reads need no BEGIN/ROLLBACK round trips; with asyncpg, writes send
+            # their own BEGIN/COMMIT on these connections too.
             return engine.execution_options(isolation_level="AUTOCOMMIT")
         return engine
 
@@ -221,12 +284,13 @@ class LoopEngines:
     ) -> tuple[Leases, Leases]:
         """Leases of ``engine`` and of its autocommit variant (one object if the same)."""
         # an in-memory database is one connection, shared by every loop: never held
-        keep = 0 if in_memory else int(self._spec.options.get("pool_size", 5))
+        keep = 0 if in_memory else self._spec.options.pool_size
         recycle = float(getattr(engine.sync_engine.pool, "_recycle", -1))
         options: dict[str, Any] = {
             "keep": keep,
             "recycle": recycle if recycle >= 0 else None,
-            "cancel_breaks": self._family != "sqlite",
+            "cancel_breaks": self._family != SQLITE,
+            "force_close": _FORCE_CLOSE.get(self._driver),
         }
         leases = Leases(engine, **options)
         reader = self._reader_of(engine, owned)
@@ -250,18 +314,19 @@ class LoopEngines:
                 engine, owned = self._given, False
             else:
                 engine, owned = self._create_engine(), True
-            in_memory = self._family == "sqlite" and (
+            in_memory = self._family == SQLITE and (
                 self._spec.in_memory or engine.url.database in (None, "", ":memory:")
             )
             if self.dialect is None:
                 self.dialect = engine.dialect
             current = LoopEngine(engine, owned, *self._leases_of(engine, owned, in_memory))
+            current.close_timeout = self._spec.options.command_timeout
             if not in_memory:  # in-memory data lives as long as the store
                 current.finaliser = _start_finaliser(current)
             if in_memory:
                 current.shared_lock = CrossLoopLock()
                 self._shared = current
-            elif self._family == "sqlite":
+            elif self._family == SQLITE:
                 current.write_lock = asyncio.Lock()
             self._engines[loop] = current
             return current

@@ -1,5 +1,5 @@
-"""How a store operation sends its statements: through SQLAlchemy, or straight
-to the driver of a pooled connection.
+"""How a store operation sends its statements: straight to the driver of a pooled
+connection, or through SQLAlchemy.
 
 Operations are written once against :class:`Executor`. With the default
 drivers (aiosqlite, asyncpg, asyncmy) the statements go straight to the
@@ -21,65 +21,84 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import TextClause
 
+from .failures import StatementTooLarge
 from .sql import Statements
 
 __all__ = [
+    "AsyncpgExecutor",
     "Executor",
     "MySQLExecutor",
-    "PGExecutor",
-    "SAExecutor",
+    "Params",
+    "Row",
+    "SQLAlchemyExecutor",
     "SQLiteExecutor",
     "ThreadSQLiteExecutor",
     "run_to_end",
 ]
 
 Params = Mapping[str, Any]
+Row = tuple[Any, ...]
 T = TypeVar("T")
 
 
 class Executor(Protocol):
-    """The four ways an operation talks to the database."""
+    """The ways an operation talks to the database, inside the transaction it runs in."""
 
-    sql: Statements
+    statements: Statements
+    native: bool
+    """Statements go straight to a default driver (MySQL: texts of several statements
+    are sent in one round trip)."""
 
-    async def all(self, stmt: TextClause, params: Params) -> list[tuple[Any, ...]]: ...
+    async def rows(self, statement: TextClause, params: Params) -> list[Row]: ...
 
-    async def first(self, stmt: TextClause, params: Params) -> tuple[Any, ...] | None: ...
+    async def row(self, statement: TextClause, params: Params) -> Row | None: ...
 
-    async def run(self, stmt: TextClause, params: Params) -> int:
+    async def execute(self, statement: TextClause, params: Params) -> int:
         """Execute a statement returning no rows; the row count."""
         ...
 
-    async def many(self, stmt: TextClause, rows: Sequence[Params]) -> None: ...
+    async def execute_many(self, statement: TextClause, rows: Sequence[Params]) -> None: ...
+
+    async def insert(self, statement: TextClause, params: Params) -> int:
+        """Execute an ``INSERT`` of one row; the new row's id."""
+        ...
 
 
-class SAExecutor:
-    """Statements through a SQLAlchemy ``AsyncConnection``."""
+class SQLAlchemyExecutor:
+    """Statements through a SQLAlchemy ``AsyncConnection`` (psycopg, aiomysql)."""
 
-    def __init__(self, conn: AsyncConnection, sql: Statements) -> None:
-        self.conn = conn
-        self.sql = sql
+    native = False
 
-    async def all(self, stmt: TextClause, params: Params) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in await self.conn.execute(stmt, dict(params))]
+    def __init__(self, connection: AsyncConnection, statements: Statements) -> None:
+        self.connection = connection
+        self.statements = statements
 
-    async def first(self, stmt: TextClause, params: Params) -> tuple[Any, ...] | None:
-        row = (await self.conn.execute(stmt, dict(params))).first()
-        return None if row is None else tuple(row)
+    async def rows(self, statement: TextClause, params: Params) -> list[Row]:
+        return [tuple(row) for row in await self.connection.execute(statement, dict(params))]
 
-    async def run(self, stmt: TextClause, params: Params) -> int:
-        return int((await self.conn.execute(stmt, dict(params))).rowcount)
+    async def row(self, statement: TextClause, params: Params) -> Row | None:
+        found = (await self.connection.execute(statement, dict(params))).first()
+        return None if found is None else tuple(found)
 
-    async def many(self, stmt: TextClause, rows: Sequence[Params]) -> None:
-        await self.conn.execute(stmt, [dict(row) for row in rows])
+    async def execute(self, statement: TextClause, params: Params) -> int:
+        return int((await self.connection.execute(statement, dict(params))).rowcount)
+
+    async def execute_many(self, statement: TextClause, rows: Sequence[Params]) -> None:
+        await self.connection.execute(statement, [dict(row) for row in rows])
+
+    async def insert(self, statement: TextClause, params: Params) -> int:
+        result = await self.connection.execute(statement, dict(params))
+        if self.statements.features.returning:
+            return int(result.scalar_one())
+        return int(result.lastrowid)
 
 
-_IN_PARAM = re.compile(r"IN :(\w+)")
+_IN_PARAMETER = re.compile(r"IN :(\w+)")
 
 
-def _expanded(stmt: TextClause, params: Params) -> tuple[str, dict[str, Any]]:
+def _expanded(statement: TextClause, params: Params) -> tuple[str, dict[str, Any]]:
     """The text with list parameters expanded: ``IN :xs`` -> ``IN (:xs_0, :xs_1)``."""
-    text = stmt.text
+    text = statement.text
     values = dict(params)
     if "IN :" in text:
 
@@ -91,32 +110,39 @@ def _expanded(stmt: TextClause, params: Params) -> tuple[str, dict[str, Any]]:
             names = ", ".join(f":{name}_{index}" for index in range(len(items)))
             return f"IN ({names or 'NULL'})"
 
-        text = _IN_PARAM.sub(expand, text)
+        text = _IN_PARAMETER.sub(expand, text)
     return text, values
 
 
 class SQLiteExecutor:
     """Statements straight through the pooled connection's aiosqlite object."""
 
-    def __init__(self, aioconn: Any, sql: Statements) -> None:
-        self.aioconn = aioconn
-        self.sql = sql
+    native = True
 
-    async def all(self, stmt: TextClause, params: Params) -> list[tuple[Any, ...]]:
-        text, values = _expanded(stmt, params)
-        return [tuple(row) for row in await self.aioconn.execute_fetchall(text, values)]
+    def __init__(self, connection: Any, statements: Statements) -> None:
+        self.connection = connection
+        self.statements = statements
 
-    async def first(self, stmt: TextClause, params: Params) -> tuple[Any, ...] | None:
-        rows = await self.all(stmt, params)
-        return rows[0] if rows else None
+    async def rows(self, statement: TextClause, params: Params) -> list[Row]:
+        text, values = _expanded(statement, params)
+        return [tuple(row) for row in await self.connection.execute_fetchall(text, values)]
 
-    async def run(self, stmt: TextClause, params: Params) -> int:
-        text, values = _expanded(stmt, params)
-        cursor = await self.aioconn.execute(text, values)
+    async def row(self, statement: TextClause, params: Params) -> Row | None:
+        found = await self.rows(statement, params)
+        return found[0] if found else None
+
+    async def execute(self, statement: TextClause, params: Params) -> int:
+        text, values = _expanded(statement, params)
+        cursor = await self.connection.execute(text, values)
         return int(cursor.rowcount)
 
-    async def many(self, stmt: TextClause, rows: Sequence[Params]) -> None:
-        await self.aioconn.executemany(stmt.text, [dict(row) for row in rows])
+    async def execute_many(self, statement: TextClause, rows: Sequence[Params]) -> None:
+        await self.connection.executemany(statement.text, [dict(row) for row in rows])
+
+    async def insert(self, statement: TextClause, params: Params) -> int:
+        found = await self.row(statement, params)  # INSERT ... RETURNING id
+        assert found is not None
+        return int(found[0])
 
 
 class ThreadSQLiteExecutor:
@@ -128,34 +154,41 @@ class ThreadSQLiteExecutor:
     (or four) per statement.
     """
 
-    def __init__(self, db: Any, sql: Statements) -> None:
-        self.db = db
-        self.sql = sql
+    native = True
 
-    async def all(self, stmt: TextClause, params: Params) -> list[tuple[Any, ...]]:
-        text, values = _expanded(stmt, params)
-        return [tuple(row) for row in self.db.execute(text, values).fetchall()]
+    def __init__(self, database: Any, statements: Statements) -> None:
+        self.database = database
+        self.statements = statements
 
-    async def first(self, stmt: TextClause, params: Params) -> tuple[Any, ...] | None:
-        rows = await self.all(stmt, params)
-        return rows[0] if rows else None
+    async def rows(self, statement: TextClause, params: Params) -> list[Row]:
+        text, values = _expanded(statement, params)
+        return [tuple(row) for row in self.database.execute(text, values).fetchall()]
 
-    async def run(self, stmt: TextClause, params: Params) -> int:
-        text, values = _expanded(stmt, params)
-        return int(self.db.execute(text, values).rowcount)
+    async def row(self, statement: TextClause, params: Params) -> Row | None:
+        found = await self.rows(statement, params)
+        return found[0] if found else None
 
-    async def many(self, stmt: TextClause, rows: Sequence[Params]) -> None:
-        self.db.executemany(stmt.text, [dict(row) for row in rows])
+    async def execute(self, statement: TextClause, params: Params) -> int:
+        text, values = _expanded(statement, params)
+        return int(self.database.execute(text, values).rowcount)
+
+    async def execute_many(self, statement: TextClause, rows: Sequence[Params]) -> None:
+        self.database.executemany(statement.text, [dict(row) for row in rows])
+
+    async def insert(self, statement: TextClause, params: Params) -> int:
+        found = await self.row(statement, params)  # INSERT ... RETURNING id
+        assert found is not None
+        return int(found[0])
 
 
-def run_to_end(coro: Coroutine[Any, Any, T]) -> T:
+def run_to_end(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine that never suspends (only awaits a ThreadSQLiteExecutor)."""
     try:
-        coro.send(None)
+        coroutine.send(None)
     except StopIteration as stop:
         result: T = stop.value
         return result
-    coro.close()
+    coroutine.close()
     raise RuntimeError("a store operation suspended inside a SQLite worker-thread transaction")
 
 
@@ -176,41 +209,48 @@ def _numbered(text: str) -> tuple[str, tuple[str, ...]]:
     return _NAMED.sub(number, text), tuple(names)
 
 
-class PGExecutor:
+class AsyncpgExecutor:
     """Statements straight through the pooled connection's asyncpg object.
 
-    Used for the operations that are one statement outside any transaction
-    (reads, and the single-statement writes): asyncpg's own prepared
-    statement cache, no SQLAlchemy statement and result layers.
+    asyncpg's own prepared statement cache, no SQLAlchemy statement and result
+    layers. The connection is in autocommit mode: the transaction, when the
+    operation needs one, is begun and ended by the caller.
     """
 
-    def __init__(self, apg: Any, sql: Statements) -> None:
-        self.apg = apg
-        self.sql = sql
+    native = True
+
+    def __init__(self, connection: Any, statements: Statements) -> None:
+        self.connection = connection
+        self.statements = statements
 
     @staticmethod
-    def _args(stmt: TextClause, params: Params) -> tuple[str, list[Any]]:
-        text, names = _numbered(stmt.text)
+    def _arguments(statement: TextClause, params: Params) -> tuple[str, list[Any]]:
+        text, names = _numbered(statement.text)
         return text, [params[name] for name in names]
 
-    async def all(self, stmt: TextClause, params: Params) -> list[tuple[Any, ...]]:
-        text, args = self._args(stmt, params)
-        return [tuple(row) for row in await self.apg.fetch(text, *args)]
+    async def rows(self, statement: TextClause, params: Params) -> list[Row]:
+        text, arguments = self._arguments(statement, params)
+        return [tuple(row) for row in await self.connection.fetch(text, *arguments)]
 
-    async def first(self, stmt: TextClause, params: Params) -> tuple[Any, ...] | None:
-        text, args = self._args(stmt, params)
-        row = await self.apg.fetchrow(text, *args)
-        return None if row is None else tuple(row)
+    async def row(self, statement: TextClause, params: Params) -> Row | None:
+        text, arguments = self._arguments(statement, params)
+        found = await self.connection.fetchrow(text, *arguments)
+        return None if found is None else tuple(found)
 
-    async def run(self, stmt: TextClause, params: Params) -> int:
-        text, args = self._args(stmt, params)
-        status = await self.apg.execute(text, *args)
+    async def execute(self, statement: TextClause, params: Params) -> int:
+        text, arguments = self._arguments(statement, params)
+        status = await self.connection.execute(text, *arguments)
         tail = str(status).rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
-    async def many(self, stmt: TextClause, rows: Sequence[Params]) -> None:
-        text, names = _numbered(stmt.text)
-        await self.apg.executemany(text, [[row[name] for name in names] for row in rows])
+    async def execute_many(self, statement: TextClause, rows: Sequence[Params]) -> None:
+        text, names = _numbered(statement.text)
+        await self.connection.executemany(text, [[row[name] for name in names] for row in rows])
+
+    async def insert(self, statement: TextClause, params: Params) -> int:
+        found = await self.row(statement, params)  # INSERT ... RETURNING id
+        assert found is not None
+        return int(found[0])
 
 
 @functools.lru_cache(maxsize=256)
@@ -223,45 +263,77 @@ class MySQLExecutor:
     """Statements straight through the pooled connection's asyncmy object.
 
     The connection is in autocommit mode, so a read is one round trip. A
-    write's transaction starts with its first statement: with
-    ``begin_pending`` set, that statement is sent as ``BEGIN; <statement>``
-    in one round trip (asyncmy always enables multi-statement commands).
+    write's transaction starts with its first statement: ``begin`` (``BEGIN;``)
+    is sent in front of it, in the same round trip (asyncmy enables
+    multi-statement commands); a text of several statements returns the rows
+    of the first one that has rows, or the row count of the last.
+
+    Every statement is measured against the server's ``max_allowed_packet``
+    before it is sent: one over it raises :class:`StatementTooLarge` with
+    nothing sent, so the connection stays usable (the server would drop it).
     """
 
-    def __init__(self, conn: Any, sql: Statements, *, begin_pending: bool = False) -> None:
-        self.conn = conn
-        self.sql = sql
-        self.begin_pending = begin_pending
+    native = True
 
-    def _args(self, stmt: TextClause, params: Params) -> tuple[str, dict[str, Any]]:
-        text, values = _expanded(stmt, params)
-        return _pyformat(text), values
+    def __init__(self, connection: Any, statements: Statements, *, begin: str = "") -> None:
+        self.connection = connection
+        self.statements = statements
+        self.begin = begin
 
-    async def _execute(self, cursor: Any, stmt: TextClause, params: Params) -> int:
-        text, values = self._args(stmt, params)
-        if not self.begin_pending:
-            return int(await cursor.execute(text, values))
-        self.begin_pending = False
-        await cursor.execute("BEGIN;" + text, values)
-        await cursor.nextset()  # the statement's own result (or its error)
-        return int(cursor.rowcount)
+    def _checked(self, text: str, values: dict[str, Any], cursor: Any) -> None:
+        limit = self.statements.features.max_packet
+        if limit is None:
+            return
+        # a character is at most 4 bytes of UTF-8, and escaping at most doubles an
+        # ASCII one: only a statement that might be near the limit is measured exactly
+        bound = 4 * len(text) + sum(
+            4 * len(value) + 2 for value in values.values() if isinstance(value, str)
+        )
+        if bound < limit - 1024:
+            return
+        size = len(cursor.mogrify(_pyformat(text), values).encode("utf-8")) + 1
+        if size > limit:
+            raise StatementTooLarge(size, limit)
 
-    async def all(self, stmt: TextClause, params: Params) -> list[tuple[Any, ...]]:
-        async with self.conn.cursor() as cursor:
-            await self._execute(cursor, stmt, params)
-            return list(await cursor.fetchall())
+    async def _execute(self, cursor: Any, statement: TextClause, params: Params) -> None:
+        text, values = _expanded(statement, params)
+        self._checked(text, values, cursor)
+        if self.begin:
+            text, self.begin = self.begin + text, ""
+        await cursor.execute(_pyformat(text), values)
+        while cursor.description is None and await cursor.nextset():
+            pass  # BEGIN's result, or an INSERT's before a SELECT: the rows come next
 
-    async def first(self, stmt: TextClause, params: Params) -> tuple[Any, ...] | None:
-        rows = await self.all(stmt, params)
-        return rows[0] if rows else None
+    async def rows(self, statement: TextClause, params: Params) -> list[Row]:
+        async with self.connection.cursor() as cursor:
+            await self._execute(cursor, statement, params)
+            found = list(await cursor.fetchall())
+            while await cursor.nextset():  # read every result, so the next command can go
+                pass
+            return found
 
-    async def run(self, stmt: TextClause, params: Params) -> int:
-        async with self.conn.cursor() as cursor:
-            return await self._execute(cursor, stmt, params)
+    async def row(self, statement: TextClause, params: Params) -> Row | None:
+        found = await self.rows(statement, params)
+        return found[0] if found else None
 
-    async def many(self, stmt: TextClause, rows: Sequence[Params]) -> None:
-        if self.begin_pending:  # a multi-row INSERT cannot carry the BEGIN
-            self.begin_pending = False
-            await self.conn.begin()
-        async with self.conn.cursor() as cursor:
-            await cursor.executemany(_pyformat(stmt.text), [dict(row) for row in rows])
+    async def execute(self, statement: TextClause, params: Params) -> int:
+        async with self.connection.cursor() as cursor:
+            await self._execute(cursor, statement, params)
+            return int(cursor.rowcount)
+
+    async def execute_many(self, statement: TextClause, rows: Sequence[Params]) -> None:
+        if self.begin:  # a batched multi-row INSERT cannot carry the BEGIN
+            async with self.connection.cursor() as cursor:
+                await cursor.execute(self.begin)
+                while await cursor.nextset():
+                    pass
+            self.begin = ""
+        async with self.connection.cursor() as cursor:
+            for row in rows:
+                self._checked(statement.text, dict(row), cursor)
+            await cursor.executemany(_pyformat(statement.text), [dict(row) for row in rows])
+
+    async def insert(self, statement: TextClause, params: Params) -> int:
+        async with self.connection.cursor() as cursor:
+            await self._execute(cursor, statement, params)
+            return int(cursor.lastrowid)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -53,11 +53,13 @@ class Leases:
         recycle: float | None = None,
         *,
         cancel_breaks: bool = True,
+        force_close: Callable[[Any], None] | None = None,
     ) -> None:
         self.engine = engine
         self.keep = keep
         self.recycle = recycle
         self.cancel_breaks = cancel_breaks
+        self.force_close = force_close
         self._idle: list[Lease] = []
 
     @asynccontextmanager
@@ -74,7 +76,7 @@ class Leases:
             if getattr(exc, "_omnisession_broken", False) or (
                 self.cancel_breaks and not isinstance(exc, Exception)
             ):
-                await self._discard(lease.conn)
+                await self._discard(lease)
             else:
                 await self._give_back(lease)
             raise
@@ -103,19 +105,27 @@ class Leases:
             try:
                 await conn.rollback()
             except Exception:
-                await self._discard(conn)
+                await self._discard(lease)
                 return
         if len(self._idle) < self.keep:
             self._idle.append(lease)
         else:
             await conn.close()
 
-    @staticmethod
-    async def _discard(conn: AsyncConnection) -> None:
+    async def _discard(self, lease: Lease, *, force: bool = True) -> None:
+        """Drop a connection that must not be used again, without waiting for the server.
+
+        The driver connection is closed at once first (``force``): SQLAlchemy's
+        invalidation would otherwise try a graceful close, which waits on a
+        stalled server.
+        """
+        if force and self.force_close is not None and lease._driver is not None:
+            with contextlib.suppress(Exception):
+                self.force_close(lease._driver)
         try:
-            await conn.invalidate()
+            await lease.conn.invalidate()
         finally:
-            await conn.close()
+            await lease.conn.close()
 
     def abandon(self) -> None:
         """Terminate the idle connections without I/O: their event loop is closed.
@@ -128,8 +138,17 @@ class Leases:
             with contextlib.suppress(Exception):
                 lease.conn.sync_connection.invalidate()  # type: ignore[union-attr]
 
-    async def drop(self) -> None:
-        """Close the idle connections (after a disconnect, or when the loop ends)."""
-        idle, self._idle = self._idle, []
-        for lease in idle:
-            await self._discard(lease.conn)
+    async def drop(self, *, force: bool) -> None:
+        """Close the idle connections: at once after a disconnect (``force``), gracefully
+        when the loop ends or the store is closed."""
+        while self._idle:  # one at a time: if this is interrupted, the rest stay listed
+            lease = self._idle.pop()
+            try:
+                await self._discard(lease, force=force)
+            except BaseException:
+                if self.force_close is not None and lease._driver is not None:
+                    with contextlib.suppress(Exception):
+                        self.force_close(lease._driver)
+                with contextlib.suppress(Exception):
+                    lease.conn.sync_connection.invalidate()  # type: ignore[union-attr]
+                raise

@@ -1,7 +1,9 @@
 """Registers the SQL backends with omnisession; imports no driver.
 
-The factory is given as a ``"module:attr"`` string, so ``omnisession backends``
-lists these schemes without importing SQLAlchemy or any database driver.
+The factory is given as a ``"module:attr"`` string and the options and
+capabilities come from the driver-free :mod:`omnisession_sqlalchemy.options`,
+so ``omnisession backends`` lists these schemes without importing SQLAlchemy
+or any database driver.
 """
 
 from __future__ import annotations
@@ -9,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from omnisession.plugins import Backend, hookimpl
-from omnisession.store import Capability
+
+from .options import CAPABILITIES, OPTIONAL_CAPABILITIES, OPTIONS
+
+__all__ = ["SCHEMES", "omnisession_register_backends"]
 
 SCHEMES = (
     "sqlite",
@@ -36,14 +41,9 @@ def omnisession_register_backends(register: Callable[[Backend], None]) -> None:
             name="sqlalchemy",
             schemes=SCHEMES,
             factory="omnisession_sqlalchemy.store:open_sql_store",
-            capabilities=frozenset(
-                {
-                    Capability.BASE,
-                    Capability.PERSISTENT,
-                    Capability.CROSS_PROCESS,
-                    Capability.LARGE_ENTRIES,
-                }
-            ),
+            capabilities=CAPABILITIES,
+            optional_capabilities=OPTIONAL_CAPABILITIES,
+            options=OPTIONS,
             description=(
                 "SQLite (sqlite:///file.db, sqlite:// in memory), PostgreSQL and "
                 "MySQL/MariaDB through SQLAlchemy 2 async engines"

@@ -7,9 +7,17 @@ SHA-256 hex digest of the JSON-encoded identifiers (``key_hash``,
 ``app_hash``, ``user_hash``, ``name_hash``), compared as plain ASCII, while the
 identifiers themselves are stored in full next to it.
 
-Version history (``SCHEMA_VERSION``):
+Version history (``SCHEMA_VERSION``; :mod:`omnisession_sqlalchemy.migrations`
+upgrades a database in place):
 
 1. sessions, events keyed by (session_pk, seq), app_state, user_state, schema_version.
+2. events.delta (the state delta each event recorded, JSON text, NULL for none);
+   sessions.base_state (the session state before its first event, NULL where
+   unknown: sessions that had events before the upgrade); the scope tables
+   name their owner (app_state.app_name; user_state.app_hash, app_name,
+   user_id, indexed by app_hash) so ``list_apps`` and ``erase_app`` find
+   scopes that have no session. MySQL/MariaDB tables are utf8mb4/utf8mb4_bin
+   InnoDB under ``mariadb://`` URLs too.
 """
 
 from __future__ import annotations
@@ -20,9 +28,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-__all__ = ["SCHEMA_VERSION", "Tables", "make_tables"]
+__all__ = ["MYSQL_TABLE_OPTIONS", "SCHEMA_VERSION", "Tables", "make_tables"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema version this code writes and understands."""
 
 _HASH = sa.String(64).with_variant(
@@ -32,10 +40,15 @@ _TEXT = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # INTEGER PRIMARY KEY is the rowid
 _TIME: sa.Double[float] = sa.Double()
 
-_MYSQL: dict[str, Any] = {
-    "mysql_engine": "InnoDB",
-    "mysql_charset": "utf8mb4",
-    "mysql_collate": "utf8mb4_bin",
+MYSQL_TABLE_OPTIONS = {"engine": "InnoDB", "charset": "utf8mb4", "collate": "utf8mb4_bin"}
+"""The table options every MySQL/MariaDB table gets (whatever the database's default)."""
+
+# SQLAlchemy reads table options with the dialect's name as prefix: under a
+# mariadb:// URL the dialect is "mariadb", and mysql_* options are ignored.
+_TABLE_OPTIONS: dict[str, Any] = {
+    f"{dialect}_{name}": value
+    for dialect in ("mysql", "mariadb")
+    for name, value in MYSQL_TABLE_OPTIONS.items()
 }
 
 
@@ -49,6 +62,11 @@ class Tables:
     app_state: sa.Table
     user_state: sa.Table
     version: sa.Table
+    prefix: str
+
+    @property
+    def schema(self) -> str | None:
+        return self.metadata.schema
 
 
 def make_tables(prefix: str = "omnisession_", schema: str | None = None) -> Tables:
@@ -69,9 +87,10 @@ def make_tables(prefix: str = "omnisession_", schema: str | None = None) -> Tabl
         sa.Column("state", _TEXT, nullable=False),
         sa.Column("created_at", _TIME, nullable=False),
         sa.Column("updated_at", _TIME, nullable=False),
+        sa.Column("base_state", _TEXT, nullable=True),  # v2
         sa.Index(f"{prefix}sessions_app", "app_hash", "updated_at", "id"),
         sa.Index(f"{prefix}sessions_user", "user_hash", "updated_at", "id"),
-        **_MYSQL,
+        **_TABLE_OPTIONS,
     )
     events = sa.Table(
         f"{prefix}events",
@@ -80,7 +99,8 @@ def make_tables(prefix: str = "omnisession_", schema: str | None = None) -> Tabl
         sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("ts", _TIME, nullable=False),
         sa.Column("data", _TEXT, nullable=False),
-        **_MYSQL,
+        sa.Column("delta", _TEXT, nullable=True),  # v2
+        **_TABLE_OPTIONS,
     )
     app_state = sa.Table(
         f"{prefix}app_state",
@@ -89,7 +109,8 @@ def make_tables(prefix: str = "omnisession_", schema: str | None = None) -> Tabl
         sa.Column("name_hash", _HASH, primary_key=True),
         sa.Column("name", sa.Text, nullable=False),
         sa.Column("value", _TEXT, nullable=False),
-        **_MYSQL,
+        sa.Column("app_name", sa.Text, nullable=True),  # v2
+        **_TABLE_OPTIONS,
     )
     user_state = sa.Table(
         f"{prefix}user_state",
@@ -98,7 +119,11 @@ def make_tables(prefix: str = "omnisession_", schema: str | None = None) -> Tabl
         sa.Column("name_hash", _HASH, primary_key=True),
         sa.Column("name", sa.Text, nullable=False),
         sa.Column("value", _TEXT, nullable=False),
-        **_MYSQL,
+        sa.Column("app_hash", _HASH, nullable=True),  # v2
+        sa.Column("app_name", sa.Text, nullable=True),  # v2
+        sa.Column("user_id", sa.Text, nullable=True),  # v2
+        sa.Index(f"{prefix}user_state_app", "app_hash"),  # v2
+        **_TABLE_OPTIONS,
     )
     version = sa.Table(
         f"{prefix}schema_version",
@@ -106,6 +131,6 @@ def make_tables(prefix: str = "omnisession_", schema: str | None = None) -> Tabl
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("written_by", sa.Text, nullable=False),
-        **_MYSQL,
+        **_TABLE_OPTIONS,
     )
-    return Tables(metadata, sessions, events, app_state, user_state, version)
+    return Tables(metadata, sessions, events, app_state, user_state, version, prefix)

@@ -5,128 +5,224 @@ Users write plain URLs (``sqlite:///chat.db``, ``postgresql://user@host/db``,
 (aiosqlite, asyncpg, asyncmy). Explicit drivers (``postgresql+asyncpg://``,
 ``postgresql+psycopg://``, ``mysql+aiomysql://``) are accepted as written.
 
-Query parameters the store understands are removed from the URL before it
-reaches the driver; every other parameter is passed through unchanged.
+Options are read once, by core's ``parse_options`` with the declarations of
+:mod:`omnisession_sqlalchemy.options`: an unknown or misspelt one, or one for
+another database, raises ``InvalidOption`` before any I/O. The few that the
+driver reads itself (TLS settings, MySQL's charset) are put back in the engine
+URL's query; nothing else reaches the driver.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
+from omnisession.errors import InvalidOption, PluginLoadError
+from omnisession.options import parse_options
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-__all__ = ["STORE_OPTIONS", "EngineSpec", "engine_url"]
+from .options import FAMILIES, MYSQL, OPTIONS, PASS_THROUGH, POSTGRESQL, SQLITE
 
-_DEFAULT_DRIVER = {"sqlite": "aiosqlite", "postgresql": "asyncpg", "mysql": "asyncmy"}
+__all__ = [
+    "EngineSpec",
+    "MissingDriver",
+    "StoreOptions",
+    "engine_spec_of",
+    "engine_url",
+    "require_driver",
+]
+
+_DEFAULT_DRIVER = {SQLITE: "aiosqlite", POSTGRESQL: "asyncpg", MYSQL: "asyncmy"}
 _ASYNC_DRIVERS = {
-    "sqlite": {"aiosqlite"},
-    "postgresql": {"asyncpg", "psycopg", "psycopg_async"},
-    "mysql": {"asyncmy", "aiomysql"},
+    SQLITE: {"aiosqlite"},
+    POSTGRESQL: {"asyncpg", "psycopg", "psycopg_async"},
+    MYSQL: {"asyncmy", "aiomysql"},
 }
 _FAMILY = {
-    "sqlite": "sqlite",
-    "postgresql": "postgresql",
-    "postgres": "postgresql",
-    "mysql": "mysql",
-    "mariadb": "mysql",
+    "sqlite": SQLITE,
+    "postgresql": POSTGRESQL,
+    "postgres": POSTGRESQL,
+    "mysql": MYSQL,
+    "mariadb": MYSQL,
 }
+#: driver -> (module to import, what to install)
+_INSTALL = {
+    "aiosqlite": ("aiosqlite", 'pip install "omnisession-sqlalchemy"'),
+    "asyncpg": ("asyncpg", 'pip install "omnisession-sqlalchemy[postgresql]"'),
+    "asyncmy": ("asyncmy", 'pip install "omnisession-sqlalchemy[mysql]"'),
+    "psycopg": ("psycopg", 'pip install "psycopg[binary]"'),
+    "psycopg_async": ("psycopg", 'pip install "psycopg[binary]"'),
+    "aiomysql": ("aiomysql", "pip install aiomysql"),
+}
+_FAMILY_NAMES = {SQLITE: "SQLite", POSTGRESQL: "PostgreSQL", MYSQL: "MySQL/MariaDB"}
 
-#: Options the store reads from the URL query or from keyword arguments.
-STORE_OPTIONS: dict[str, type] = {
-    "schema": str,  # PostgreSQL schema / MySQL database holding the tables
-    "table_prefix": str,  # prefix of every table name, default "omnisession_"
-    "busy_timeout": float,  # SQLite: seconds to wait for another writer (default 30)
-    "connect_timeout": float,  # seconds to wait for a connection (default 10)
-    "pool_size": int,
-    "max_overflow": int,
-    "pool_timeout": float,
-    "pool_recycle": int,
-    "pool_pre_ping": bool,
-    "echo": bool,
-    "synchronous": str,  # SQLite PRAGMA synchronous, default NORMAL (WAL)
-    "application_name": str,  # PostgreSQL application_name, default "omnisession"
-}
+
+class MissingDriver(PluginLoadError, ModuleNotFoundError):
+    """The database driver a URL needs is not installed; the message names what to install."""
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """The store's own options, typed (see :data:`omnisession_sqlalchemy.options.OPTIONS`)."""
+
+    schema: str | None
+    table_prefix: str
+    command_timeout: float | None
+    """``None`` on SQLite, which waits ``busy_timeout`` for locks instead."""
+    connect_timeout: float
+    busy_timeout: float
+    synchronous: str
+    pool_size: int
+    max_overflow: int
+    pool_timeout: float
+    pool_recycle: float | None
+    pool_pre_ping: bool
+    echo: bool
+    application_name: str
+    statement_cache_size: int | None
 
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """A resolved URL: the engine URL, the database family and the store options."""
+    """A resolved URL: the engine URL, the database family, its driver and the options."""
 
     url: URL
-    family: str  # "sqlite" | "postgresql" | "mysql"
-    options: dict[str, Any]
+    family: str
+    """``"sqlite"``, ``"postgresql"`` or ``"mysql"`` (MySQL and MariaDB)."""
+    options: StoreOptions
+
+    @property
+    def driver(self) -> str:
+        return self.url.get_driver_name()
 
     @property
     def in_memory(self) -> bool:
         """A private in-memory SQLite database (``sqlite://``)."""
-        return self.family == "sqlite" and self.url.database in (None, "", ":memory:")
+        return self.family == SQLITE and self.url.database in (None, "", ":memory:")
+
+    @property
+    def where(self) -> str:
+        """The database, for messages (password hidden)."""
+        return self.url.render_as_string(hide_password=True)
+
+    @property
+    def product(self) -> str:
+        """The database's name for messages: SQLite, PostgreSQL or MySQL/MariaDB."""
+        return _FAMILY_NAMES[self.family]
 
 
-def _convert(name: str, raw: Any) -> Any:
-    kind = STORE_OPTIONS[name]
-    if kind is bool:
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"option {name}={raw!r} must be true or false")
+def _parse(url: str | URL) -> URL:
     try:
-        return kind(raw)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"option {name}={raw!r} must be a {kind.__name__}") from exc
-
-
-def engine_url(url: str | URL, **options: Any) -> EngineSpec:
-    """Resolve ``url`` (as a user writes it) into an async engine URL and options.
-
-    ``options`` override query parameters of the same name. Unknown keyword
-    options raise ``TypeError``; an unsupported driver raises ``ValueError``
-    naming the accepted ones.
-    """
-    unknown = sorted(set(options) - set(STORE_OPTIONS))
-    if unknown:
-        raise TypeError(
-            f"unknown option(s) {unknown} for the SQL store; accepted: {sorted(STORE_OPTIONS)}"
-        )
-    try:
-        parsed = make_url(url)
+        return make_url(url)
     except ArgumentError as exc:
-        raise ValueError(f"{url!r} is not a database URL: {exc}") from exc
+        raise InvalidOption(f"{url!r} is not a database URL: {exc}") from exc
+
+
+def _family_and_driver(parsed: URL) -> tuple[str, str, str]:
     backend, _, driver = parsed.drivername.partition("+")
     family = _FAMILY.get(backend.lower())
     if family is None:
-        raise ValueError(
+        raise InvalidOption(
             f"{parsed.drivername!r} is not a SQL scheme this store handles; "
             "use sqlite://, postgresql://, mysql:// or mariadb://"
         )
-    if not driver:
-        driver = _DEFAULT_DRIVER[family]
+    driver = driver or _DEFAULT_DRIVER[family]
     if driver not in _ASYNC_DRIVERS[family]:
         accepted = ", ".join(f"{backend}+{name}" for name in sorted(_ASYNC_DRIVERS[family]))
-        raise ValueError(
+        raise InvalidOption(
             f"driver {driver!r} is not an async driver for {backend}; use {backend}:// "
             f"(default {_DEFAULT_DRIVER[family]}) or one of {accepted}"
         )
-    if backend == "postgres":
-        backend = "postgresql"
-    query = dict(parsed.query)
-    store_options: dict[str, Any] = {}
-    for name in list(query):
-        if name in STORE_OPTIONS:
-            value = query.pop(name)
-            store_options[name] = _convert(name, value[-1] if isinstance(value, tuple) else value)
-    for name, value in options.items():
-        store_options[name] = _convert(name, value)
-    if family == "mysql" and "charset" not in query:
-        query["charset"] = "utf8mb4"
-    if family == "sqlite" and store_options.get("schema"):
-        raise ValueError(
-            "option schema is for PostgreSQL and MySQL; SQLite has one schema per file"
-        )
+    return family, "postgresql" if backend == "postgres" else backend.lower(), driver
+
+
+def _store_options(values: dict[str, Any], family: str) -> StoreOptions:
+    return StoreOptions(
+        schema=values["schema"],
+        table_prefix=values["table_prefix"],
+        command_timeout=None if family == SQLITE else values["command_timeout"],
+        connect_timeout=values["connect_timeout"],
+        busy_timeout=values["busy_timeout"],
+        synchronous=values["synchronous"],
+        pool_size=values["pool_size"],
+        max_overflow=values["max_overflow"],
+        pool_timeout=values["pool_timeout"],
+        pool_recycle=values["pool_recycle"],
+        pool_pre_ping=values["pool_pre_ping"],
+        echo=values["echo"],
+        application_name=values["application_name"],
+        statement_cache_size=values["statement_cache_size"],
+    )
+
+
+def _check_families(given: frozenset[str], family: str) -> None:
+    for name in sorted(given):
+        if family not in FAMILIES[name]:
+            applies = " and ".join(_FAMILY_NAMES[other] for other in sorted(FAMILIES[name]))
+            raise InvalidOption(
+                f"sqlalchemy option {name} is for {applies}, not {_FAMILY_NAMES[family]}; "
+                "remove it from the URL (see `omnisession backends`)"
+            )
+
+
+def engine_url(url: str | URL, **keywords: Any) -> EngineSpec:
+    """Resolve ``url`` (as a user writes it) and ``keywords`` into an engine URL and options.
+
+    Keywords win over query parameters of the same name. ``InvalidOption`` for
+    an unknown option, a bad value, an option of another database or an
+    unsupported driver, before any I/O.
+    """
+    parsed = _parse(url)
+    family, backend, driver = _family_and_driver(parsed)
+    options = parse_options(
+        OPTIONS,
+        parsed.set(query={}).render_as_string(hide_password=False),
+        _query_and_keywords(parsed, keywords),
+        backend="sqlalchemy",
+    )
+    _check_families(options.given, family)
+    query: dict[str, str] = {}
+    values = options.options
+    for name in sorted(PASS_THROUGH & options.given):
+        value = values[name]
+        if value is None:
+            continue
+        target = name
+        if name in ("ssl", "sslmode"):  # asyncpg reads ssl=, psycopg sslmode=
+            target = "sslmode" if driver.startswith("psycopg") else "ssl"
+        query[target] = str(value).lower() if isinstance(value, bool) else str(value)
+    if family == MYSQL:
+        query["charset"] = values["charset"]
     resolved = parsed.set(drivername=f"{backend}+{driver}", query=query)
-    return EngineSpec(resolved, family, store_options)
+    return EngineSpec(resolved, family, _store_options(values, family))
+
+
+def engine_spec_of(url: URL, keywords: dict[str, Any]) -> EngineSpec:
+    """The spec of an engine the caller created: its URL as it is (the caller chose
+    what its driver gets), the store options from ``keywords`` alone."""
+    family, _, _ = _family_and_driver(url)
+    options = parse_options(OPTIONS, "sqlite://", keywords, backend="sqlalchemy")
+    _check_families(options.given, family)
+    return EngineSpec(url, family, _store_options(options.options, family))
+
+
+def _query_and_keywords(parsed: URL, keywords: dict[str, Any]) -> dict[str, Any]:
+    """The URL's query as SQLAlchemy decoded it (percent-escapes undone; the last of a
+    repeated parameter), then the keywords, which win."""
+    decoded: dict[str, Any] = {}
+    for name, values in parsed.query.items():
+        decoded[name] = values[-1] if isinstance(values, tuple) else values
+    decoded.update(keywords)
+    return decoded
+
+
+def require_driver(spec: EngineSpec) -> None:
+    """``MissingDriver`` naming what to install when the URL's driver is not importable."""
+    module, command = _INSTALL[spec.driver]
+    if importlib.util.find_spec(module) is None:
+        raise MissingDriver(
+            f"{spec.url.drivername}:// needs the {module} driver, which is not installed; "
+            f"install it with `{command}`"
+        )

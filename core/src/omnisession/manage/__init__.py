@@ -1,0 +1,64 @@
+"""Session management: export, import and copy between any two stores, and read-only
+sources for the OpenAI Agents SDK's own session stores.
+
+Python API (the ``omnisession`` CLI's ``export``, ``import``, ``copy`` and
+``sessions`` commands are built on it)::
+
+    from omnisession import open_store
+    from omnisession.manage import copy_store, export_store, import_file
+
+    async with open_store("openai+sqlite:///conversations.db") as source, \\
+               open_store("postgresql://db/app") as target:
+        report = await copy_store(source, target)        # resumable, count-checked
+
+    async with open_store("sqlite:///chat.db") as store:
+        await export_store(store, "backup.jsonl.gz")      # versioned JSON Lines
+        await import_file(store, "backup.jsonl.gz")       # idempotent: writes nothing
+
+The file format is specified in ``core/EXPORT_FORMAT.md`` and implemented in
+:mod:`omnisession.manage.format`.
+"""
+
+from __future__ import annotations
+
+from .format import FORMAT_NAME, FORMAT_VERSION, FormatError
+from .progress import Progress
+from .transfer import (
+    AppCount,
+    AppsRequired,
+    CopyReport,
+    CountMismatch,
+    ExportReport,
+    ImportReport,
+    Verification,
+    copy_store,
+    count_events,
+    export_store,
+    import_file,
+    import_lines,
+    iter_export_lines,
+    resolve_apps,
+    verify_copy,
+)
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "AppCount",
+    "AppsRequired",
+    "CopyReport",
+    "CountMismatch",
+    "ExportReport",
+    "FormatError",
+    "ImportReport",
+    "Progress",
+    "Verification",
+    "copy_store",
+    "count_events",
+    "export_store",
+    "import_file",
+    "import_lines",
+    "iter_export_lines",
+    "resolve_apps",
+    "verify_copy",
+]
