@@ -33,7 +33,7 @@ bench: $(INSTALLED)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
-	$(BIN)/mypy --strict core/src conformance/src plugins/*/src
+	$(BIN)/mypy --strict core/src conformance/src plugins/*/src benchmarks/src
 
 # Every distribution: `make dist` builds each one's sdist, then its wheel FROM that sdist
 # (so a file missing from the sdist fails here), into $(DIST)/, and runs

@@ -1,6 +1,6 @@
 """Copy between engines (``omnisession copy``, issue 13): throughput, memory, a second run.
 
-For each (source, target) pair, through ``omnisession.manage.bench`` (the copy
+For each (source, target) pair, through :mod:`omnisession_bench.copy_measure` (the copy
 command's own code, :func:`omnisession.manage.transfer.copy_store`):
 
 - ``bench_copy``: an app of the source is filled with ``sessions`` sessions of
@@ -85,7 +85,7 @@ async def run_copy(
     progress: bool = True,
 ) -> CopyResult:
     """Measure copying ``sessions`` x ``events`` and single sessions of ``lengths`` events."""
-    from omnisession.manage.bench import bench_copy, bench_memory
+    from .copy_measure import bench_copy, bench_memory
 
     result = CopyResult(
         redact(source_url),
@@ -195,7 +195,7 @@ def copy_markdown(results: Sequence[CopyResult]) -> list[str]:
     lines = [
         "## Copy between engines (`omnisession copy`)",
         "",
-        "Measured with `omnisession.manage.bench` (the copy command's own code: streamed, "
+        "Measured with `omnisession_bench.copy_measure` (the copy command's own code: streamed, "
         "`concurrency` sessions in flight, one page of events per session). The source app is "
         "filled through `import_session`, then copied three times: under `tracemalloc` (peak "
         "of Python memory the copy allocated), untraced onto an erased target (time and "

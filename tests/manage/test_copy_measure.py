@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 from omnisession import open_store
-from omnisession.manage.bench import bench_copy, bench_memory, main
+from omnisession_bench.copy_measure import bench_copy, bench_memory, main
 
 
 @pytest.mark.asyncio

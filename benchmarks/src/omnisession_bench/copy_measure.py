@@ -2,8 +2,8 @@
 
 For ``make bench`` (and anyone sizing a migration)::
 
-    python -m omnisession.manage.bench SRC_URL DST_URL --sessions 1000 --events 100
-    python -m omnisession.manage.bench SRC_URL DST_URL --memory 10000,100000
+    python -m omnisession_bench.copy_measure SRC_URL DST_URL --sessions 1000 --events 100
+    python -m omnisession_bench.copy_measure SRC_URL DST_URL --memory 10000,100000
 
 :func:`bench_copy` fills an app of the source with N sessions of M events
 (through ``import_session``, in batches), then copies it three times:
@@ -30,19 +30,26 @@ import json
 import sys
 import time
 import tracemalloc
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, TypeVar, cast
 
-from ..model import Event, SessionKey
-from ..plugins import open_store
-from ..store import SessionStore
-from .transfer import DEFAULT_CONCURRENCY, DEFAULT_PAGE_SIZE, copy_store, verify_copy
+from omnisession import Capability, Event, LifecycleStore, SessionKey, Unsupported, open_store
+from omnisession.manage.transfer import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_PAGE_SIZE,
+    CopyReport,
+    copy_store,
+    verify_copy,
+)
+
+from .engines import redact
 
 __all__ = ["CopyBench", "MemoryBench", "bench_copy", "bench_memory", "main"]
 
 _FILL_BATCH = 1000
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -81,23 +88,15 @@ class MemoryBench:
     copy_seconds: float
 
 
-def _shown(url: str) -> str:
-    """``url`` without a password."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
-
-
 def _payload(index: int, size: int) -> dict[str, Any]:
     return {"role": "user" if index % 2 else "assistant", "n": index, "content": "x" * size}
 
 
 async def _fill(
-    store: SessionStore, app: str, sessions: int, events: int, payload_bytes: int
+    store: LifecycleStore, app: str, sessions: int, events: int, payload_bytes: int
 ) -> None:
-    importer: Any = store
-    await importer.erase_app(app)
+    """``sessions`` sessions of ``events`` events in ``app`` (emptied first), in batches."""
+    await store.erase_app(app)
     start = 1_700_000_000.0
     for number in range(sessions):
         key = SessionKey(app, f"user-{number % 100}", f"session-{number}")
@@ -112,7 +111,7 @@ async def _fill(
                 )
                 for seq in range(written + 1, min(events, written + _FILL_BATCH) + 1)
             ]
-            await importer.import_session(
+            await store.import_session(
                 key,
                 batch,
                 state={"step": events},
@@ -125,16 +124,44 @@ async def _fill(
                 break
 
 
-async def _traced(work: Any) -> tuple[Any, int, float]:
+async def _traced(work: Awaitable[Any]) -> tuple[int, float]:
+    """Run ``work`` under ``tracemalloc``: the peak of Python memory it allocated, and its time."""
     tracemalloc.start()
     tracemalloc.reset_peak()
     started = time.perf_counter()
     try:
-        result = await work
+        await work
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    return result, peak, time.perf_counter() - started
+    return peak, time.perf_counter() - started
+
+
+async def _timed(work: Awaitable[_T]) -> tuple[_T, float]:
+    started = time.perf_counter()
+    result = await work
+    return result, time.perf_counter() - started
+
+
+def _copy_app(
+    source: LifecycleStore, target: LifecycleStore, app: str, page_size: int, concurrency: int
+) -> Awaitable[CopyReport]:
+    """One copy of ``app``, without the count check (timed apart)."""
+    return copy_store(
+        source, target, apps=[app], page_size=page_size, verify=False, concurrency=concurrency
+    )
+
+
+@asynccontextmanager
+async def _stores(
+    source_url: str, target_url: str
+) -> AsyncIterator[tuple[LifecycleStore, LifecycleStore]]:
+    """Both stores; each must erase an app (the source is filled, the target emptied)."""
+    async with open_store(source_url) as source, open_store(target_url) as target:
+        for url, store in ((source_url, source), (target_url, target)):
+            if Capability.LIFECYCLE not in store.capabilities:
+                raise Unsupported(f"{redact(url)} cannot erase an app, which the copy bench needs")
+        yield cast(LifecycleStore, source), cast(LifecycleStore, target)
 
 
 async def bench_copy(
@@ -150,56 +177,31 @@ async def bench_copy(
     concurrency: int = DEFAULT_CONCURRENCY,
 ) -> CopyBench:
     """Fill ``app`` of the source with ``sessions`` x ``events_per_session`` events, copy it."""
-    async with open_store(source_url) as source, open_store(target_url) as target:
-        started = time.perf_counter()
-        await _fill(source, app, sessions, events_per_session, payload_bytes)
-        fill_seconds = time.perf_counter() - started
-        erase: Any = target
+    async with _stores(source_url, target_url) as (source, target):
+
+        def copy() -> Awaitable[CopyReport]:
+            return _copy_app(source, target, app, page_size, concurrency)
+
+        _, fill_seconds = await _timed(
+            _fill(source, app, sessions, events_per_session, payload_bytes)
+        )
         try:
-            await erase.erase_app(app)
-            _, peak, traced_seconds = await _traced(
-                copy_store(
-                    source,
-                    target,
-                    apps=[app],
-                    page_size=page_size,
-                    verify=False,
-                    concurrency=concurrency,
-                )
+            await target.erase_app(app)
+            peak, traced_seconds = await _traced(copy())
+            await target.erase_app(app)
+            _, copy_seconds = await _timed(copy())
+            verification, verify_seconds = await _timed(
+                verify_copy(source, target, apps=[app], concurrency=concurrency)
             )
-            await erase.erase_app(app)
-            started = time.perf_counter()
-            await copy_store(
-                source,
-                target,
-                apps=[app],
-                page_size=page_size,
-                verify=False,
-                concurrency=concurrency,
-            )
-            copy_seconds = time.perf_counter() - started
-            started = time.perf_counter()
-            verification = await verify_copy(source, target, apps=[app], concurrency=concurrency)
-            verify_seconds = time.perf_counter() - started
-            started = time.perf_counter()
-            second = await copy_store(
-                source,
-                target,
-                apps=[app],
-                page_size=page_size,
-                verify=False,
-                concurrency=concurrency,
-            )
-            second_seconds = time.perf_counter() - started
+            second, second_seconds = await _timed(copy())
         finally:
             if cleanup:
-                await erase.erase_app(app)
-                source_store: Any = source
-                await source_store.erase_app(app)
+                await target.erase_app(app)
+                await source.erase_app(app)
     events = sessions * events_per_session
     return CopyBench(
-        source=_shown(source_url),
-        target=_shown(target_url),
+        source=redact(source_url),
+        target=redact(target_url),
         sessions=sessions,
         events_per_session=events_per_session,
         events=events,
@@ -236,35 +238,26 @@ async def bench_memory(
     Each length works in its own app, ``f"{app_prefix}-{length}"`` (pass a run-unique
     prefix on a shared server)."""
     results = []
-    async with open_store(source_url) as source, open_store(target_url) as target:
+    async with _stores(source_url, target_url) as (source, target):
         for length in lengths:
             app = f"{app_prefix}-{length}"
             await _fill(source, app, 1, length, payload_bytes)
-            erase: Any = target
             try:
-                await erase.erase_app(app)
-                _, peak, seconds = await _traced(
-                    copy_store(
-                        source,
-                        target,
-                        apps=[app],
-                        page_size=page_size,
-                        verify=False,
-                        concurrency=concurrency,
-                    )
+                await target.erase_app(app)
+                peak, seconds = await _traced(
+                    _copy_app(source, target, app, page_size, concurrency)
                 )
             finally:
                 if cleanup:
-                    await erase.erase_app(app)
-                    source_store: Any = source
-                    await source_store.erase_app(app)
+                    await target.erase_app(app)
+                    await source.erase_app(app)
             results.append(MemoryBench(length, peak, seconds))
     return results
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m omnisession.manage.bench", description=__doc__.split("\n\n")[0]
+        prog="python -m omnisession_bench.copy_measure", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("source", metavar="SRC")
     parser.add_argument("target", metavar="DST")
