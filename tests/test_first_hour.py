@@ -358,7 +358,22 @@ def _wheels() -> Path:
 SECTIONS = runnable_sections()
 
 
-@pytest.mark.parametrize("section", SECTIONS, ids=[s.name for s in SECTIONS])
+def _serialised(section: Section) -> pytest.ParameterSet:
+    """The section as a parameter; sections serving on the same local port (a moto server
+    on 127.0.0.1:5000, say) share an xdist group, so two never run at once."""
+    ports = sorted(
+        {
+            port
+            for block in section.runnable()
+            if block.skip is None
+            for port in re.findall(r"--port\s+(\d+)", block.code)
+        }
+    )
+    marks = [pytest.mark.xdist_group(f"port-{port}") for port in ports]
+    return pytest.param(section, marks=marks, id=section.name)
+
+
+@pytest.mark.parametrize("section", [_serialised(section) for section in SECTIONS])
 def test_readme_section_runs_with_only_what_it_says_to_install(
     section: Section, tmp_path: Path
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import gzip
 import io
 from collections.abc import Sequence
@@ -92,11 +94,18 @@ class Killed(Exception):
 
 
 class _Interrupting:
-    """A target that fails after ``budget`` import_session calls, like a killed copy."""
+    """A target that fails after ``budget`` import_session calls, like a killed copy.
+
+    A write already sent when the copy dies still completes on the server (a
+    cancelled client does not take back a COMMIT the server has received), so
+    each one runs shielded in ``sent``; a test awaits them before it counts
+    what the target holds.
+    """
 
     def __init__(self, store: Any, budget: int) -> None:
         self._store = store
         self.budget = budget
+        self.sent: list[asyncio.Future[int]] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
@@ -105,8 +114,13 @@ class _Interrupting:
         if self.budget <= 0:
             raise Killed
         self.budget -= 1
-        written: int = await self._store.import_session(key, events, **kwargs)
-        return written
+        sent = asyncio.ensure_future(self._store.import_session(key, events, **kwargs))
+        self.sent.append(sent)
+        return await asyncio.shield(sent)
+
+    async def settled(self) -> None:
+        """Wait for every write the copy sent before it died."""
+        await asyncio.gather(*self.sent, return_exceptions=True)
 
 
 async def test_an_interrupted_copy_resumes_with_only_what_is_missing(
@@ -168,8 +182,10 @@ async def test_one_app_and_one_user(memory_url: str) -> None:
 async def test_an_interrupted_concurrent_copy_resumes_too(target_url: str, memory_url: str) -> None:
     async with open_store(memory_url) as source, open_store(target_url) as target:
         await populate(source, sessions_per_user=3, events=9)
+        interrupting = _Interrupting(target, 10)
         with pytest.raises(Killed):
-            await copy_store(source, _Interrupting(target, 10), page_size=4, concurrency=4)
+            await copy_store(source, interrupting, page_size=4, concurrency=4)
+        await interrupting.settled()
         held = sum(
             len(session["events"])
             for app in (await snapshot(target)).values()
@@ -179,6 +195,23 @@ async def test_an_interrupted_concurrent_copy_resumes_too(target_url: str, memor
         resumed = await copy_store(source, target, page_size=4, concurrency=4)
         assert resumed.events_written == 3 * 3 * 9 + 2 - held
         assert await snapshot(target) == await snapshot(source)
+
+
+async def test_sessions_failing_together_are_all_retrieved(memory_url: str) -> None:
+    """Several copies failing in one wake-up: the first failure is raised, none is left
+    for asyncio to log as "Task exception was never retrieved"."""
+    unretrieved: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: unretrieved.append(context))
+    try:
+        async with open_store(memory_url) as source, open_store("memory://") as target:
+            await populate(source, sessions_per_user=3, events=2)
+            with pytest.raises(Killed):
+                await copy_store(source, _Interrupting(target, 0), concurrency=4)
+        gc.collect()
+    finally:
+        loop.set_exception_handler(None)
+    assert unretrieved == []
 
 
 class _NoApps:

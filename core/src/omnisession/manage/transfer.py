@@ -785,8 +785,14 @@ async def _each(
     async def settle(when: str) -> None:
         nonlocal pending
         done, pending = await asyncio.wait(pending, return_when=when)
-        for task in done:
-            task.result()  # raises the task's failure
+        # Retrieve every failure (several tasks can fail in one wake-up, and asyncio
+        # logs each one never retrieved), then raise the first.
+        failures = [
+            asyncio.CancelledError() if task.cancelled() else task.exception() for task in done
+        ]
+        first = next((failure for failure in failures if failure is not None), None)
+        if first is not None:
+            raise first
 
     try:
         async for key in keys:

@@ -8,8 +8,8 @@
   object under the user's (or the app's) session folder and their listing
   entries, then deletes each scope object only if its ETag is unchanged, and
   goes round again until nothing changed under it. It cannot order a racing
-  create's scope write, which lands *after* that create's head commit: that
-  is why S3 does not declare the ``lifecycle`` capability (see
+  create's scope write, which lands *after* that create's head commit: the one
+  race S3 declares it loses (a known failure of its conformance binding; see
   :mod:`omnisession_aws.capabilities`).
 * **List apps**: ``ListObjectsV2`` with ``Delimiter="/"`` over the session,
   app-scope and user-scope folders.
