@@ -121,6 +121,28 @@ async def test_unknown_leaves_inside_json_keep_their_structure(service: OmniSess
     assert stored.events[-1].actions.agent_state == {"step": 2, "h": str(Frame())}
 
 
+async def test_bytes_reach_the_state_as_text_however_they_are_written(
+    service: OmniSessionService,
+) -> None:
+    """Bytes in state are stored as their UTF-8 text, as ADK's DatabaseSessionService stores
+    them: the same through create_session and append_event, with or without another value
+    that has no JSON form in the same delta."""
+    session = await service.create_session(app_name="app", user_id="u", state={"made": b"hi"})
+    await service.append_event(
+        session, Event(author="tool", actions=EventActions(state_delta={"plain": b"hi"}))
+    )
+    mixed = {"mixed": b"hi", "user:client": ApiClient()}
+    await service.append_event(
+        session, Event(author="tool", actions=EventActions(state_delta=mixed))
+    )
+    stored = await service.get_session(app_name="app", user_id="u", session_id=session.id)
+    assert stored is not None
+    assert stored.state["made"] == stored.state["plain"] == stored.state["mixed"] == "hi"
+    # The event itself is stored as ADK's JSON of it, bytes as base64: what ADK's own
+    # DatabaseSessionService gives back for that event too.
+    assert stored.events[0].actions.state_delta == {"plain": "aGk="}
+
+
 async def test_strict_state_refuses_before_anything_is_written(target_store: Any) -> None:
     """strict_state=True: InvalidEntry naming the key; the session is as it was."""
     service = OmniSessionService(target_store, strict_state=True)

@@ -303,6 +303,25 @@ def encode_event(event: AdkEvent, *, strict: bool = True) -> JSONObject:
         ) from exc
 
 
+def stored_state_delta(event: AdkEvent, encoded: JSONObject) -> JSONObject | None:
+    """The delta ``event`` applies to the stored state, as ADK's persistent services apply it.
+
+    They convert the live values with ``to_jsonable_python`` (bytes as UTF-8 text),
+    while the event's own JSON (``encoded``, pydantic's ``mode="json"``) holds bytes
+    as base64. The state therefore takes the former, the same as a value passed to
+    ``create_session``; values with no JSON form take the text forms ``encoded``
+    already carries (see :func:`json_state`).
+    """
+    raw = event.actions.state_delta if event.actions is not None else None
+    if not raw:
+        return None
+    try:
+        return cast(JSONObject, to_jsonable_python(raw, inf_nan_mode="null"))
+    except _NO_JSON:
+        actions = cast(dict[str, Any], encoded.get("actions") or {})
+        return cast(JSONObject | None, actions.get("state_delta") or None)
+
+
 # -- decoding ------------------------------------------------------------------------
 
 

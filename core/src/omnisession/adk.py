@@ -76,7 +76,14 @@ from google.adk.sessions.session import Session
 from google.adk.sessions.state import State
 from pydantic import BaseModel, Field
 
-from ._adk_events import UPSTREAM, decode_event, decode_events, encode_event, json_state
+from ._adk_events import (
+    UPSTREAM,
+    decode_event,
+    decode_events,
+    encode_event,
+    json_state,
+    stored_state_delta,
+)
 from .errors import AlreadyExists, OmnisessionError, SessionNotFound, StaleSession
 from .model import TEMP_PREFIX, JSONObject, SessionKey, SessionRecord
 from .plugins import open_store, registry
@@ -472,7 +479,7 @@ class OmniSessionService(BaseSessionService):
         UPSTREAM.apply_temp_state(self, session, event)
         event = UPSTREAM.trim_temp_state(self, event)
         data = encode_event(event, strict=self.strict_state)
-        delta: Mapping[str, Any] | None = data.get("actions", {}).get("state_delta") or None
+        delta = stored_state_delta(event, data)
         expected = _revision_of(session)
         if expected is None:
             expected = await self._revision_for_unmarked(key, session, event)
