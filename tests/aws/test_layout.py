@@ -36,9 +36,9 @@ DYNAMODB_COSTS = {
     "update_user_state": {"UpdateItem": 1},
 }
 S3_COSTS = {
-    "create_session": {"PutObject": 4, "GetObject": 2},
+    "create_session": {"PutObject": 4, "GetObject": 3},
     "append_event": {"PutObject": 2},
-    "append_event with user: state": {"PutObject": 3, "GetObject": 1},
+    "append_event with user: state": {"PutObject": 3, "GetObject": 2},
     "update_state": {"PutObject": 2},
     "add_items": {"PutObject": 2},
     "get_items(limit=3)": {"GetObject": 1},

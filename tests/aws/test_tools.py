@@ -21,7 +21,6 @@ from omnisession_aws.testing import (
     shared_endpoint,
 )
 
-from ..targets.aws import S3_KNOWN_FAILURES
 from .support import KEY, REGION, run
 
 
@@ -97,8 +96,7 @@ def test_the_conformance_command_passes_and_leaves_nothing_behind(
             assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
             report = json.loads(result.stdout)
             failed = {r["name"] for r in report["results"] if r["status"] == "failed"}
-            # S3's known failures (tests/targets/aws.py) show as failed in a CLI report.
-            assert failed <= (set() if scheme == "dynamodb" else set(S3_KNOWN_FAILURES))
+            assert failed == set()
             assert leftovers(url) == [], "omnisession conformance left data behind"
 
     run(scenario())

@@ -7,10 +7,10 @@
 * **Erase**: reads the ETags of the scope objects it will delete, deletes every
   object under the user's (or the app's) session folder and their listing
   entries, then deletes each scope object only if its ETag is unchanged, and
-  goes round again until nothing changed under it. It cannot order a racing
-  create's scope write, which lands *after* that create's head commit: the one
-  race S3 declares it loses (a known failure of its conformance binding; see
-  :mod:`omnisession_aws.capabilities`).
+  goes round again until nothing changed under it. A racing write's scope
+  update can land *after* the erase is done (it follows that write's head
+  commit): the write then finds its head gone and takes its scope values back
+  (``S3Store._apply_scopes``).
 * **List apps**: ``ListObjectsV2`` with ``Delimiter="/"`` over the session,
   app-scope and user-scope folders.
 """

@@ -6,14 +6,12 @@ publishes them, so ``omnisession backends`` and an opened store always agree.
 S3 does not declare ``ttl``: S3 lifecycle rules expire objects by age since
 creation, not by idle time, and would cut sessions mid-history.
 
-S3 declares ``lifecycle`` (every operation works: fork, purge with a
-conditional delete per session, erase, list_apps, scope updates, import) with
-one race it cannot win, which its conformance binding lists as a known
-failure: ``erase_user`` / ``erase_app`` cannot be ordered against a create
-that writes ``app:`` / ``user:`` state at the same moment. S3 has no
-multi-object transaction, so those scope objects are written right after the
-session head commits; a create racing an erase can leave its scope keys
-behind after its session was erased.
+S3 declares ``lifecycle`` (fork, purge with a conditional delete per
+session, erase, list_apps, scope updates, import). S3 has no multi-object
+transaction, so a write's ``app:`` / ``user:`` scope objects are updated
+right after its session head commits; an erase racing it is ordered by the
+write reading its head again and taking its scope values back when the
+session is gone (``S3Store._apply_scopes``), so no orphan scope is left.
 """
 
 from __future__ import annotations

@@ -17,8 +17,10 @@ their own ``If-Match`` loop right *after* the session head commits, so they
 never lose a concurrent update and a rejected write (``StaleSession``,
 ``SessionNotFound``) changes nothing, but a reader can see the event a moment
 before its ``app:``/``user:`` changes, and a process dying between the two
-writes loses those changes. Listing reads the index in key order (oldest
-``updated_at`` first) and fetches each listed head.
+writes loses those changes. A write whose session an erase deleted before its
+scope update landed takes that update back, so an erase leaves no orphan scope.
+Listing reads the index in key order (oldest ``updated_at`` first) and fetches
+each listed head.
 """
 
 from __future__ import annotations
@@ -139,13 +141,57 @@ class S3Store(ThreadedStore[Head]):
         )
 
     def _apply_scopes(self, key: SessionKey, delta: StateDelta) -> dict[str, JSONObject]:
-        """Merge a write's scope deltas (after its head committed); the scopes written."""
+        """Merge a write's scope deltas (after its head committed); the scopes written.
+
+        An erase may delete the session between its head commit and these scope
+        writes, and finish before them. So once they are written, the head is read
+        again: if it is gone, the write's scope values are taken back, and an erase
+        racing the write leaves no orphan scope (see :meth:`_take_back`).
+        """
         written = {}
         if delta.app:
             written["app"] = self._merged_scope(key.app_name, None, delta.app)
         if delta.user:
             written["user"] = self._merged_scope(key.app_name, key.user_id, delta.user)
+        if written and self._load(key) is None:
+            self._take_back(key.app_name, None, delta.app)
+            self._take_back(key.app_name, key.user_id, delta.user)
         return written
+
+    def _take_back(self, app_name: str, user_id: str | None, values: JSONObject) -> None:
+        """Remove from a scope the keys that still hold ``values`` (an ``If-Match`` loop);
+        delete the scope object if nothing else is left in it.
+
+        For a write whose session was erased (or deleted) while it ran: the write
+        then ends as if it had come just before the erase. Keys another writer has
+        changed since are theirs and stay.
+        """
+        if not values:
+            return
+        for attempt in range(MAX_RACES):
+            state, etag = self._read_scope(app_name, user_id)
+            ours = [
+                name for name, value in values.items() if name in state and state[name] == value
+            ]
+            if etag is None or not ours:
+                return
+            for name in ours:
+                del state[name]
+            scope_key = self._keys.scope(app_name, user_id)
+            if state:
+                done = (
+                    self._io.put(scope_key, scope_body(app_name, user_id, state), if_match=etag)
+                    is not None
+                )
+            else:
+                done = self._io.delete(scope_key, if_match=etag)
+            if done:
+                return
+            backoff(attempt)
+        raise BackendUnavailable(
+            f"the {'user' if user_id else 'app'} scope of app {app_name!r} kept changing for "
+            f"{MAX_RACES} attempts while a write to an erased session was taken back; retry later"
+        )
 
     # -- writes ------------------------------------------------------------------------
 
