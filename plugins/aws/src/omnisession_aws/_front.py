@@ -209,10 +209,13 @@ class ThreadedStore(ValidatingStore, Generic[StateT]):
 
     # -- shared by the blocking code (worker thread) -------------------------------
 
-    @contextlib.contextmanager
-    def _session_lock(self, key: SessionKey) -> Iterator[None]:
+    def _session_lock(self, key: SessionKey) -> contextlib.AbstractContextManager[None]:
         """This instance's lock on ``key``, waited for no longer than the call's deadline."""
-        lock = self._stripes[hash(key) % len(self._stripes)]
+        return self._held(self._stripes[hash(key) % len(self._stripes)])
+
+    @contextlib.contextmanager
+    def _held(self, lock: threading.Lock) -> Iterator[None]:
+        """``lock``, waited for no longer than the call's deadline."""
         deadline = current_deadline()
         timeout = -1.0 if deadline is None else max(deadline.remaining(), 0.0)
         if not lock.acquire(timeout=timeout):

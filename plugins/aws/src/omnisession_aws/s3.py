@@ -25,6 +25,7 @@ each listed head.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from omnisession import backend as codec
@@ -76,6 +77,7 @@ class S3Store(ThreadedStore[Head]):
         self._io = BucketIO(self._runner, bucket)
         self._history = History(self._io, self._keys)
         self._lifecycle = Lifecycle(self._io, self._keys, self._forget)
+        self._scope_stripes = [threading.Lock() for _ in range(16)]
 
     def _create_resource(self) -> None:
         create_bucket_with(self._io.client, self.bucket)
@@ -148,14 +150,20 @@ class S3Store(ThreadedStore[Head]):
         again: if it is gone, the write's scope values are taken back, and an erase
         racing the write leaves no orphan scope (see :meth:`_take_back`).
         """
-        written = {}
-        if delta.app:
-            written["app"] = self._merged_scope(key.app_name, None, delta.app)
-        if delta.user:
-            written["user"] = self._merged_scope(key.app_name, key.user_id, delta.user)
-        if written and self._load(key) is None:
-            self._take_back(key.app_name, None, delta.app)
-            self._take_back(key.app_name, key.user_id, delta.user)
+        written: dict[str, JSONObject] = {}
+        if not (delta.app or delta.user):
+            return written
+        # One write's app and user updates together, against this instance's other
+        # writes to the app: concurrent writers never leave app: from one write and
+        # user: from another.
+        with self._held(self._scope_stripes[hash(key.app_name) % len(self._scope_stripes)]):
+            if delta.app:
+                written["app"] = self._merged_scope(key.app_name, None, delta.app)
+            if delta.user:
+                written["user"] = self._merged_scope(key.app_name, key.user_id, delta.user)
+            if self._load(key) is None:
+                self._take_back(key.app_name, None, delta.app)
+                self._take_back(key.app_name, key.user_id, delta.user)
         return written
 
     def _take_back(self, app_name: str, user_id: str | None, values: JSONObject) -> None:
