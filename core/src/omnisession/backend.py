@@ -101,8 +101,6 @@ dumps = _json.dumps
 loads = _json.loads
 loads_all = _json.loads_all
 
-#: Events a purge or an import handles per round trip, by default.
-DEFAULT_BATCH_SIZE = 100
 _BEFORE, _AFTER = "before", "after"
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from . import _json
 from .errors import InvalidEntry, InvalidKey
-from .model import SessionKey, StateDelta, check_id, split_state
+from .model import SessionKey, StateDelta, check_id, flat_state, split_state
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -200,10 +200,7 @@ def encode_delta(delta: StateDelta) -> str | None:
     """The JSON text an event records of its delta (flat, prefixed keys); ``None`` if empty."""
     if not delta:
         return None
-    flat: dict[str, Any] = dict(delta.session)
-    flat.update({"app:" + key: value for key, value in delta.app.items()})
-    flat.update({"user:" + key: value for key, value in delta.user.items()})
-    return _json.dumps(flat, what="state delta")
+    return _json.dumps(flat_state(delta), what="state delta")
 
 
 def encode_cursor(*parts: Any) -> str:

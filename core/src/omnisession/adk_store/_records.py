@@ -41,7 +41,14 @@ from google.adk.sessions.session import Session as ADKSession
 from .. import _json
 from .._adk_events import encode_event
 from ..errors import BackendRejected, InvalidEntry
-from ..model import APP_PREFIX, TEMP_PREFIX, USER_PREFIX, JSONObject, SessionKey, StateDelta, now
+from ..model import (
+    TEMP_PREFIX,
+    JSONObject,
+    SessionKey,
+    StateDelta,
+    flat_state,
+    now,
+)
 
 __all__ = [
     "METADATA_KEY",
@@ -158,9 +165,7 @@ def prefixed_delta(delta: StateDelta, *, utf8_only: bool = False) -> JSONObject:
         raise InvalidEntry(
             f"state key {META_KEY!r} is reserved for omnisession's bookkeeping; rename it"
         )
-    flat: JSONObject = dict(delta.session)
-    flat.update({APP_PREFIX + k: v for k, v in delta.app.items()})
-    flat.update({USER_PREFIX + k: v for k, v in delta.user.items()})
+    flat = flat_state(delta)
     if utf8_only:
         check_utf8_state(flat)
     # A private copy: in-memory services keep the values they are given.

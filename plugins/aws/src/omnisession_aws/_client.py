@@ -85,6 +85,13 @@ def current_deadline() -> Deadline | None:
     return deadline
 
 
+def mark_bulk() -> None:
+    """The store call running on this thread is bulk work from here on (see :class:`Deadline`)."""
+    deadline = current_deadline()
+    if deadline is not None:
+        deadline.become_bulk()
+
+
 @contextlib.contextmanager
 def running_under(deadline: Deadline) -> Iterator[None]:
     """Make ``deadline`` the current one of this thread while the block runs."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from omnisession.errors import BackendRejected
 from omnisession.writes import NewEvent
 
-from ._client import current_deadline
+from ._client import mark_bulk
 from ._dynamodb_io import TableIO
 from ._dynamodb_layout import StoredEvent, blob_pk, number_attr, text_attr
 
@@ -141,9 +141,7 @@ class LargeEntries:
             prepared.sizes.append(size)
         if chunks:
             if len(chunks) > 1:  # many requests, each of which succeeds: bulk work
-                deadline = current_deadline()
-                if deadline is not None:
-                    deadline.become_bulk()
+                mark_bulk()
             try:
                 self._table.batch_put(chunks)
             except BaseException:

@@ -46,12 +46,6 @@ class Cancelled:
         item: dict[str, Any] | None = self.reasons[index].get("Item")
         return item
 
-    @property
-    def conflict(self) -> bool:
-        """Only other transactions (or throttling) got in the way: worth retrying."""
-        codes = {self.code(index) for index in range(len(self.reasons))} - {"None", ""}
-        return codes <= {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
-
 
 class TableIO:
     """Requests on one table through the store's client."""

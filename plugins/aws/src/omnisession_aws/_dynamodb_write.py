@@ -35,7 +35,7 @@ from omnisession.errors import EntryTooLarge
 from omnisession.model import SessionKey, StateDelta, now
 from omnisession.writes import Write
 
-from ._client import current_deadline
+from ._client import mark_bulk
 from ._common import component
 from ._dynamodb_entries import GROUP_MAX, Prepared, blob_ids
 from ._dynamodb_io import TRANSACTION_MAX, TableIO
@@ -389,9 +389,7 @@ class WritePlanner:
     ) -> _Cut:
         """A truncation too large for one transaction: copy the kept groups to a new
         partition (invisible until the meta names it), then switch to it."""
-        deadline = current_deadline()
-        if deadline is not None:
-            deadline.become_bulk()
+        mark_bulk()
         inc = uuid.uuid4().hex
         copies = [
             group_item(inc, group_rows(item), owner, staged_at=now())

@@ -441,12 +441,6 @@ class ThreadedStore(ValidatingStore, Generic[StateT]):
         """The table or bucket this store works on, as messages name it."""
         return self._resource
 
-    def _bulk(self) -> None:
-        """The running call is bulk work from here on (see :class:`Deadline`)."""
-        deadline = current_deadline()
-        if deadline is not None:
-            deadline.become_bulk()
-
 
 def _is_aws_error(exc: BaseException) -> bool:
     if isinstance(exc, CallStalled):

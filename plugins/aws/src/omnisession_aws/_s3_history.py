@@ -23,7 +23,7 @@ from omnisession import backend as codec
 from omnisession.model import Event, JSONObject, SessionKey
 from omnisession.writes import Write
 
-from ._client import current_deadline
+from ._client import mark_bulk
 from ._s3_io import BucketIO
 from ._s3_layout import Head, Keys, Row, Segment, encoded, new_head_data, row_of
 
@@ -207,9 +207,7 @@ class History:
         """Write ``rows`` as new segment objects (unreachable until the head commits)."""
         chunks = _chunks(rows)
         if len(chunks) > 1:  # many requests, each of which succeeds: bulk work
-            deadline = current_deadline()
-            if deadline is not None:
-                deadline.become_bulk()
+            mark_bulk()
         written = []
         for chunk in chunks:
             name = uuid.uuid4().hex

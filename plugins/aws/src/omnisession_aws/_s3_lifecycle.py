@@ -25,7 +25,7 @@ from omnisession.model import SessionKey
 
 from ._common import backoff, component, decode_component
 from ._s3_io import BucketIO
-from ._s3_layout import ID_LIMIT, Head, Keys, head_of
+from ._s3_layout import ID_LIMIT, Head, Keys
 
 __all__ = ["Lifecycle"]
 
@@ -36,14 +36,17 @@ MAX_ROUNDS = 50
 class Lifecycle:
     """Bulk deletes and listings under one prefix."""
 
-    def __init__(self, bucket: BucketIO, keys: Keys, forget: Callable[[SessionKey], None]) -> None:
+    def __init__(
+        self,
+        bucket: BucketIO,
+        keys: Keys,
+        load: Callable[[SessionKey], Head | None],
+        forget: Callable[[SessionKey], None],
+    ) -> None:
         self._bucket = bucket
         self._keys = keys
+        self._head = load
         self._forget = forget
-
-    def _head(self, key: SessionKey) -> Head | None:
-        got = self._bucket.get(self._keys.head(key))
-        return None if got is None else head_of(got[1], got[0], key)
 
     def _delete_if(self, key: SessionKey, keep: Callable[[Head], bool]) -> bool:
         """Delete the session unless ``keep(head)``; whether it was deleted."""

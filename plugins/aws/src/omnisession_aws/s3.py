@@ -76,7 +76,7 @@ class S3Store(ThreadedStore[Head]):
         self.prefix = self._keys.prefix
         self._io = BucketIO(self._runner, bucket)
         self._history = History(self._io, self._keys)
-        self._lifecycle = Lifecycle(self._io, self._keys, self._forget)
+        self._lifecycle = Lifecycle(self._io, self._keys, self._load, self._forget)
         self._scope_stripes = [threading.Lock() for _ in range(16)]
 
     def _create_resource(self) -> None:

@@ -20,7 +20,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from omnisession.errors import BackendUnavailable
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -173,7 +172,6 @@ class LoopEngines:
         self._engines: dict[asyncio.AbstractEventLoop, LoopEngine] = {}
         self._shared: LoopEngine | None = None  # in-memory SQLite: one engine, every loop
         self._closed = False
-        self.dialect: sa.Dialect | None = None  # of the first engine
 
     def _connect_args(self) -> dict[str, Any]:
         """What each new connection of the driver is opened with.
@@ -317,8 +315,6 @@ class LoopEngines:
             in_memory = self._family == SQLITE and (
                 self._spec.in_memory or engine.url.database in (None, "", ":memory:")
             )
-            if self.dialect is None:
-                self.dialect = engine.dialect
             current = LoopEngine(engine, owned, *self._leases_of(engine, owned, in_memory))
             current.close_timeout = self._spec.options.command_timeout
             if not in_memory:  # in-memory data lives as long as the store

@@ -45,9 +45,6 @@ class Executor(Protocol):
     """The ways an operation talks to the database, inside the transaction it runs in."""
 
     statements: Statements
-    native: bool
-    """Statements go straight to a default driver (MySQL: texts of several statements
-    are sent in one round trip)."""
 
     async def rows(self, statement: TextClause, params: Params) -> list[Row]: ...
 
@@ -67,7 +64,6 @@ class Executor(Protocol):
 class SQLAlchemyExecutor:
     """Statements through a SQLAlchemy ``AsyncConnection`` (psycopg, aiomysql)."""
 
-    native = False
 
     def __init__(self, connection: AsyncConnection, statements: Statements) -> None:
         self.connection = connection
@@ -117,7 +113,6 @@ def _expanded(statement: TextClause, params: Params) -> tuple[str, dict[str, Any
 class SQLiteExecutor:
     """Statements straight through the pooled connection's aiosqlite object."""
 
-    native = True
 
     def __init__(self, connection: Any, statements: Statements) -> None:
         self.connection = connection
@@ -154,7 +149,6 @@ class ThreadSQLiteExecutor:
     (or four) per statement.
     """
 
-    native = True
 
     def __init__(self, database: Any, statements: Statements) -> None:
         self.database = database
@@ -217,7 +211,6 @@ class AsyncpgExecutor:
     operation needs one, is begun and ended by the caller.
     """
 
-    native = True
 
     def __init__(self, connection: Any, statements: Statements) -> None:
         self.connection = connection
@@ -273,7 +266,6 @@ class MySQLExecutor:
     nothing sent, so the connection stays usable (the server would drop it).
     """
 
-    native = True
 
     def __init__(self, connection: Any, statements: Statements, *, begin: str = "") -> None:
         self.connection = connection

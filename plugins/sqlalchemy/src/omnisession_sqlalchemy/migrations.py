@@ -105,7 +105,6 @@ async def detect_features(connection: AsyncConnection, family: str) -> Features:
         MYSQL,
         returning=False,
         delete_returning=mariadb and server >= (10, 5),
-        mariadb=mariadb,
         max_packet=int(packet) if packet else None,
     )
 

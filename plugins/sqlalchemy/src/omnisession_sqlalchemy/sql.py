@@ -40,7 +40,6 @@ class Features:
     """``INSERT ... RETURNING`` (PostgreSQL, SQLite >= 3.35)."""
     delete_returning: bool
     """``DELETE ... RETURNING`` (those, and MariaDB >= 10.5)."""
-    mariadb: bool = False
     max_packet: int | None = None
     """MySQL/MariaDB ``max_allowed_packet``: the largest statement the server accepts."""
 
@@ -64,7 +63,6 @@ class Statements:
         self.events = table(tables.events)
         self.app_state = table(tables.app_state)
         self.user_state = table(tables.user_state)
-        self.version = table(tables.version)
         self.for_update = "" if features.family == SQLITE else " FOR UPDATE"
         self.returning_id = " RETURNING id" if features.returning else ""
 
@@ -581,22 +579,3 @@ class Statements:
                 f"DELETE FROM {self.events} WHERE session_pk = ANY(CAST(:session_pks AS BIGINT[]))"
             )
         return _text(f"DELETE FROM {self.events} WHERE session_pk IN :session_pks", "session_pks")
-
-    # -- schema version ---------------------------------------------------------------
-
-    @functools.cached_property
-    def read_version(self) -> TextClause:
-        return sa.text(f"SELECT version FROM {self.version} WHERE id = 1")
-
-    @functools.cached_property
-    def insert_version(self) -> TextClause:
-        return sa.text(
-            f"INSERT INTO {self.version} (id, version, written_by) "
-            "VALUES (1, :version, :written_by)"
-        )
-
-    @functools.cached_property
-    def update_version(self) -> TextClause:
-        return sa.text(
-            f"UPDATE {self.version} SET version = :version, written_by = :written_by WHERE id = 1"
-        )
