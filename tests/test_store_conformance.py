@@ -194,11 +194,7 @@ def test_validate_reads_the_suites_known_failures_and_the_argument() -> None:
 def test_readme_opt_out_example_runs(tmp_path: Path) -> None:
     """README's example, as written, against a throwaway `mydb://` plugin whose pop races."""
     block = _readme_block()
-    if "known_failures" not in block:
-        pytest.skip(
-            "README.md still shows the old opt-out: the lead pastes "
-            "/work/notes/conformance-readme.md into it"
-        )
+    assert "known_failures" in block
     _install_fake_mydb_plugin(tmp_path)
     (tmp_path / "test_readme_example.py").write_text(block, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from omnisession import PluginLoadError, SessionKey, open_store
 
 from tests.targets import Target, all_targets
 
@@ -32,26 +31,11 @@ def _targets() -> list[Any]:
     ]
 
 
-async def lifecycle_ready(url: str, options: dict[str, Any]) -> str | None:
-    """``None`` if the store at ``url`` can import sessions, else why not."""
-    probe = SessionKey("probe-app", "probe-user", "probe-session")
-    try:
-        async with open_store(url, **options) as store:
-            await store.import_session(probe, [], state={}, created_at=1.0, updated_at=1.0)  # type: ignore[attr-defined]
-            await store.erase_app("probe-app")  # type: ignore[attr-defined]
-    except (NotImplementedError, PluginLoadError) as exc:
-        return f"the backend of {url.split(':', 1)[0]}:// is not on the lifecycle hooks yet: {exc}"
-    return None
-
-
 @pytest_asyncio.fixture(params=_targets())
 async def target_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """A fresh, isolated store URL on one of :data:`TARGET_NAMES`, cleaned up afterwards."""
     target: Target = request.param
     async with target.isolated_url() as url:
-        reason = await lifecycle_ready(url, target.options)
-        if reason is not None:
-            pytest.skip(reason)
         yield url
 
 

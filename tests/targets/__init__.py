@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,8 +26,6 @@ class Target:
     uses and cleaning up after it. Every ``open_store(url)`` on that URL is one
     more instance on the same engine, unless ``shares_engine`` is false (e.g.
     an in-memory SQLite database), in which case cross-instance cases skip.
-    ``known_failures`` (case name -> why) becomes the bound suite's
-    ``known_failures``: the one opt-out of the conformance kit.
     """
 
     name: str
@@ -35,7 +33,6 @@ class Target:
     shares_engine: bool = True
     options: dict[str, Any] = field(default_factory=dict)
     marks: tuple[Any, ...] = ()
-    known_failures: Mapping[str, str] = field(default_factory=dict)
 
 
 def all_targets() -> list[Target]:
@@ -54,7 +51,6 @@ def bind_suite(suite: type, namespace: dict[str, Any], prefix: str = "Test") -> 
     cross-instance cases) is another ``open_store`` of the same URL.
     """
     from omnisession import open_store
-    from omnisession_conformance.harness import cases_of
 
     for target in all_targets():
 
@@ -77,10 +73,6 @@ def bind_suite(suite: type, namespace: dict[str, Any], prefix: str = "Test") -> 
         }
         if target.shares_engine:
             attrs["second_store"] = second_store
-        own_cases = {spec.name for spec in cases_of(suite)}
-        known = {case: why for case, why in target.known_failures.items() if case in own_cases}
-        if known:  # a target's known failures name cases of one suite or another
-            attrs["known_failures"] = known
         name = prefix + "".join(
             part.capitalize() for part in target.name.replace("-", "_").split("_")
         )

@@ -6,11 +6,10 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TextIO
 
-__all__ = ["Progress", "Summary", "measure", "percentile", "summarize"]
+__all__ = ["Progress", "Summary", "percentile", "summarize"]
 
 
 def percentile(sorted_samples: list[float], fraction: float) -> float:
@@ -42,31 +41,6 @@ def summarize(samples_s: list[float]) -> Summary:
         min_ms=ordered[0] * 1000,
         max_ms=ordered[-1] * 1000,
     )
-
-
-async def measure(
-    op: Callable[[int], Awaitable[Any]],
-    *,
-    reps: int,
-    budget_s: float,
-    min_reps: int = 3,
-) -> list[float]:
-    """Time ``await op(i)`` for ``i = 0, 1, ...``.
-
-    Stops after ``reps`` samples, or earlier once ``budget_s`` seconds have
-    passed and at least ``min_reps`` samples exist (slow operations such as a
-    full read of 100,000 events get fewer samples; the sample count is
-    reported with every figure).
-    """
-    samples: list[float] = []
-    started = time.perf_counter()
-    for index in range(reps):
-        t0 = time.perf_counter()
-        await op(index)
-        samples.append(time.perf_counter() - t0)
-        if len(samples) >= min_reps and time.perf_counter() - started > budget_s:
-            break
-    return samples
 
 
 class Progress:
