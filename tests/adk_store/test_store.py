@@ -629,3 +629,18 @@ async def test_state_adk_holds_that_is_not_json_still_reads() -> None:
     assert record is not None
     assert record.state["when"] == when
     assert record.state["deep"] == deep and record.state["deep"] is not deep
+
+
+@run_async
+async def test_an_event_adk_wrote_keeps_its_delta_as_the_bridge_records_it() -> None:
+    """Bytes in a delta ADK's own service wrote are read as their UTF-8 text, as the
+    bridge records them, so a fork rebuilds the state the session holds."""
+    service = InMemorySessionService()
+    session = await service.create_session(app_name="app", user_id="u", session_id="s")
+    delta = {"blob": b"hi", "temp:x": 1}
+    await service.append_event(
+        session, ADKEvent(author="a", actions=EventActions(state_delta=delta))
+    )
+    async with ADKServiceStore(service) as store:
+        page = await store.get_events(SessionKey("app", "u", "s"))
+    assert [event.state_delta for event in page.events] == [{"blob": "hi"}]

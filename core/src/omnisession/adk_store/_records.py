@@ -39,7 +39,7 @@ from google.adk.events.event import Event as ADKEvent
 from google.adk.sessions.session import Session as ADKSession
 
 from .. import _json
-from .._adk_events import encode_event
+from .._adk_events import encode_event, stored_state_delta
 from ..errors import BackendRejected, InvalidEntry
 from ..model import (
     TEMP_PREFIX,
@@ -281,13 +281,8 @@ def _foreign_entry(event: ADKEvent, seq: int) -> Entry:
     """An event ADK wrote itself, as an entry: the ADK bridge's stored form of it, and
     its state delta (``temp:`` dropped) as that form holds it."""
     data = encode_event(event, strict=False)
-    actions = data.get("actions")
-    delta = actions.get("state_delta") if isinstance(actions, dict) else None
-    kept = {
-        k: v
-        for k, v in (delta if isinstance(delta, dict) else {}).items()
-        if not k.startswith(TEMP_PREFIX)
-    }
+    delta = stored_state_delta(event, data) or {}
+    kept = {k: v for k, v in delta.items() if not k.startswith(TEMP_PREFIX)}
     return Entry(seq, event.timestamp, data, _copied(kept) if kept else None)
 
 

@@ -48,6 +48,7 @@ from ._records import (
     Entry,
     Meta,
     Scan,
+    _copied,
     commit_time,
     meta_of,
     prefixed_delta,
@@ -388,8 +389,7 @@ class ADKServiceStore(ValidatingStore):
                 )
             except NotImplementedError:
                 return await self._scope_from_sessions(app_name, user_id, USER_PREFIX)
-        copied: JSONObject = _json.loads(_json.dumps(dict(state), what="stored state"))
-        return copied
+        return _copied(dict(state))
 
     async def _get_app_state(self, app_name: str) -> JSONObject:
         await self._ready()
