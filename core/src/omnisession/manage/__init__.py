@@ -21,25 +21,32 @@ The file format is specified in ``core/EXPORT_FORMAT.md`` and implemented in
 
 from __future__ import annotations
 
-from .format import FORMAT_NAME, FORMAT_VERSION, FormatError
-from .progress import Progress
-from .transfer import (
-    AppCount,
-    AppsRequired,
-    CopyReport,
-    CountMismatch,
-    ExportReport,
-    ImportReport,
-    Verification,
-    copy_store,
-    count_events,
-    export_store,
-    import_file,
-    import_lines,
-    iter_export_lines,
-    resolve_apps,
-    verify_copy,
-)
+# Loaded on first use: opening any store imports omnisession.manage.openai_sources
+# (core's plugin registers the openai+ schemes), which must not pull in the copy
+# machinery and asyncio with it.
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .format import FORMAT_NAME, FORMAT_VERSION, FormatError
+    from .progress import Progress
+    from .transfer import (
+        AppCount,
+        AppsRequired,
+        CopyReport,
+        CountMismatch,
+        ExportReport,
+        ImportReport,
+        Verification,
+        copy_store,
+        count_events,
+        export_store,
+        import_file,
+        import_lines,
+        iter_export_lines,
+        resolve_apps,
+        verify_copy,
+    )
 
 __all__ = [
     "FORMAT_NAME",
@@ -62,3 +69,38 @@ __all__ = [
     "resolve_apps",
     "verify_copy",
 ]
+
+_WHERE = {
+    "FORMAT_NAME": ".format",
+    "FORMAT_VERSION": ".format",
+    "FormatError": ".format",
+    "Progress": ".progress",
+    "AppCount": ".transfer",
+    "AppsRequired": ".transfer",
+    "CopyReport": ".transfer",
+    "CountMismatch": ".transfer",
+    "ExportReport": ".transfer",
+    "ImportReport": ".transfer",
+    "Verification": ".transfer",
+    "copy_store": ".transfer",
+    "count_events": ".transfer",
+    "export_store": ".transfer",
+    "import_file": ".transfer",
+    "import_lines": ".transfer",
+    "iter_export_lines": ".transfer",
+    "resolve_apps": ".transfer",
+    "verify_copy": ".transfer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
