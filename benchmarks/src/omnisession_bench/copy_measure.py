@@ -46,7 +46,22 @@ from omnisession.manage.transfer import (
 
 from .engines import redact
 
-__all__ = ["CopyBench", "MemoryBench", "bench_copy", "bench_memory", "main"]
+__all__ = [
+    "COPY_EVENTS",
+    "COPY_LENGTHS",
+    "COPY_SESSIONS",
+    "CopyBench",
+    "MemoryBench",
+    "bench_copy",
+    "bench_memory",
+    "main",
+]
+
+COPY_SESSIONS = 1000
+COPY_EVENTS = 100
+"""Events per session: 1,000 sessions x 100 = 100,000 events."""
+COPY_LENGTHS = (10_000, 100_000)
+"""The single sessions whose copy's memory peak is compared."""
 
 _FILL_BATCH = 1000
 _T = TypeVar("_T")
@@ -168,8 +183,8 @@ async def bench_copy(
     source_url: str,
     target_url: str,
     *,
-    sessions: int = 1000,
-    events_per_session: int = 100,
+    sessions: int = COPY_SESSIONS,
+    events_per_session: int = COPY_EVENTS,
     payload_bytes: int = 200,
     page_size: int = DEFAULT_PAGE_SIZE,
     app: str = "bench-copy",
@@ -226,7 +241,7 @@ async def bench_memory(
     source_url: str,
     target_url: str,
     *,
-    lengths: Sequence[int] = (10_000, 100_000),
+    lengths: Sequence[int] = COPY_LENGTHS,
     payload_bytes: int = 200,
     page_size: int = DEFAULT_PAGE_SIZE,
     cleanup: bool = True,
@@ -261,8 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("source", metavar="SRC")
     parser.add_argument("target", metavar="DST")
-    parser.add_argument("--sessions", type=int, default=1000)
-    parser.add_argument("--events", type=int, default=100, help="events per session")
+    parser.add_argument("--sessions", type=int, default=COPY_SESSIONS)
+    parser.add_argument("--events", type=int, default=COPY_EVENTS, help="events per session")
     parser.add_argument("--payload-bytes", type=int, default=200)
     parser.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE)
     parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)

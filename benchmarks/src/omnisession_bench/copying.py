@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .copy_measure import COPY_EVENTS, COPY_LENGTHS, COPY_SESSIONS, bench_copy, bench_memory
 from .engines import engine_of, redact
 
 __all__ = [
@@ -38,11 +39,6 @@ __all__ = [
     "copy_text",
     "run_copy",
 ]
-
-COPY_SESSIONS = 1000
-COPY_EVENTS = 100
-"""Events per session: 1,000 sessions x 100 = 100,000 events."""
-COPY_LENGTHS = (10_000, 100_000)
 
 
 @dataclass
@@ -85,8 +81,6 @@ async def run_copy(
     progress: bool = True,
 ) -> CopyResult:
     """Measure copying ``sessions`` x ``events`` and single sessions of ``lengths`` events."""
-    from .copy_measure import bench_copy, bench_memory
-
     result = CopyResult(
         redact(source_url),
         redact(target_url),
