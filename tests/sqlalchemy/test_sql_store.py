@@ -53,6 +53,7 @@ PERSISTENT = [
     pytest.param(mariadb_url, id="mariadb", marks=pytest.mark.mariadb),
 ]
 ALL = [*PERSISTENT, pytest.param(sqlite_memory_url, id="sqlite-memory")]
+SERVERS = PERSISTENT[1:]
 
 
 def run(coro: Awaitable[T]) -> T:
@@ -66,18 +67,23 @@ def key(session: str = "s", user: str = "u") -> SessionKey:
     return SessionKey("sql-tests", user, session)
 
 
+def table_name(url: str, engine: sa.ext.asyncio.AsyncEngine, table: str) -> str:
+    """The quoted name of the store's table ``table`` (``"events"``...) at ``url``."""
+    schema = engine_url(url).options.schema
+    name = engine.dialect.identifier_preparer.quote(f"omnisession_{table}")
+    if schema:
+        name = f"{engine.dialect.identifier_preparer.quote_schema(schema)}.{name}"
+    return name
+
+
 async def raw(url: str, statement: str | list[str], table: str | None = None) -> list[Any]:
     """Run statements on one connection to the store's database (``{t}`` naming one
     of its tables); the rows of the last."""
-    spec = engine_url(url)
-    engine = create_async_engine(spec.url)
+    engine = create_async_engine(engine_url(url).url)
     try:
         statements = [statement] if isinstance(statement, str) else statement
         if table is not None:
-            schema = spec.options.schema
-            name = engine.dialect.identifier_preparer.quote(f"omnisession_{table}")
-            if schema:
-                name = f"{engine.dialect.identifier_preparer.quote_schema(schema)}.{name}"
+            name = table_name(url, engine, table)
             statements = [text.format(t=name) for text in statements]
         async with engine.begin() as conn:
             for text in statements:
@@ -220,6 +226,77 @@ def test_cancelled_writes_are_all_or_nothing_and_leave_the_store_usable(
                 batches.setdefault(item["b"], []).append(item["j"])
             assert all(js == [0, 1] for js in batches.values()), batches
             assert len(batches) >= 1
+
+    run(scenario())
+
+
+#: How many of the store's statements wait for a row lock, on the server of ``url``.
+_LOCK_WAITS = {
+    "postgresql": (
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        " AND query LIKE '%' || $1 || '%'"
+    ),
+    "mysql": (
+        "SELECT COUNT(*) FROM information_schema.INNODB_TRX t"
+        " JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id"
+        " WHERE t.trx_state = 'LOCK WAIT' AND p.DB = %s"
+    ),
+}
+
+
+async def until_a_statement_waits_for_a_lock(url: str) -> None:
+    """Return once one of the store's statements is blocked on a row lock at the server."""
+    spec = engine_url(url)
+    family = spec.family
+    where = spec.options.schema if family == "postgresql" else spec.url.database
+    engine = create_async_engine(spec.url)
+    try:
+        async with engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            while True:
+                if family == "postgresql":
+                    waiting = await driver.fetchval(_LOCK_WAITS[family], where)
+                else:
+                    async with driver.cursor() as cursor:
+                        await cursor.execute(_LOCK_WAITS[family], (where,))
+                        (waiting,) = await cursor.fetchone()
+                if waiting:
+                    return
+                await asyncio.sleep(0.01)
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("target", SERVERS)
+def test_a_write_cancelled_at_the_server_never_lands_after_the_next_call(
+    target: UrlFactory,
+) -> None:
+    """A write cancelled (or timed out) while the server works on it is in doubt: the
+    server keeps running a statement it has received, even with the connection
+    closed. The store's next call waits until the server is done with it, so what
+    that call sees is final and later writes go after it. Here the write is cancelled
+    while it waits for a row lock another client holds: it is stopped there, and when
+    the lock is released it does not come back to life."""
+
+    async def scenario() -> None:
+        async with target() as url, open_store(url) as store:
+            k = key()
+            await store.create_session(k)
+            blocker = create_async_engine(engine_url(url).url)
+            try:
+                async with blocker.connect() as conn, conn.begin():
+                    sessions = table_name(url, blocker, "sessions")
+                    await conn.exec_driver_sql(f"SELECT id FROM {sessions} FOR UPDATE")
+                    write = asyncio.create_task(store.add_items(k, [{"n": "cancelled"}]))
+                    await until_a_statement_waits_for_a_lock(url)
+                    write.cancel()
+                    with pytest.raises(asyncio.CancelledError):
+                        await write
+                    assert await store.get_items(k) == []
+                await store.append_event(k, {"n": "after"})
+                assert await store.get_items(k) == [{"n": "after"}]
+            finally:
+                await blocker.dispose()
 
     run(scenario())
 

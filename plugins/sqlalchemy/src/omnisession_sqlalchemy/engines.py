@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +25,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
 
-from .leases import Leases
+from .leases import Leases, Settle
 from .options import MYSQL, POSTGRESQL, SQLITE
 from .urls import EngineSpec
 
@@ -43,6 +43,58 @@ _FORCE_CLOSE: dict[str, Callable[[Any], None]] = {
     "asyncpg": _terminate_asyncpg,
     "asyncmy": _close_asyncmy,
 }
+
+#: MySQL's error for KILL of a connection that has already ended.
+_ER_NO_SUCH_THREAD = 1094
+#: The longest pause between two looks at MySQL's process list while a killed
+#: connection ends (seconds); the first is 1 ms, doubled each time.
+_PROCESS_LIST_PAUSE_CAP = 0.05
+
+
+async def _settle_asyncpg(
+    connection: Any, _engine: AsyncEngine, _drop: Callable[[], Awaitable[None]]
+) -> bool:
+    """A cancelled asyncpg call asks the server to cancel its statement, and the
+    connection's next statement waits until the server has answered: by then the
+    statement is over (cancelled, or finished before the request arrived). Its
+    ``ROLLBACK`` ends whatever the cancelled write left open."""
+    await connection.execute("ROLLBACK")
+    return True
+
+
+async def _settle_asyncmy(
+    connection: Any, engine: AsyncEngine, drop: Callable[[], Awaitable[None]]
+) -> bool:
+    """asyncmy cannot tell where in the protocol a cancelled call left its connection,
+    so it is closed; but the server still runs a statement it has read (or one
+    waiting for a row lock). So the server connection is killed from another one,
+    which interrupts a lock wait and rolls back an open transaction, and waited for
+    until it has left the process list."""
+    thread_id = int(connection.thread_id())
+    await drop()
+    async with engine.connect() as other:
+        driver: Any = (await other.get_raw_connection()).driver_connection
+        async with driver.cursor() as cursor:
+            try:
+                await cursor.execute(f"KILL CONNECTION {thread_id}")
+            except Exception as exc:
+                if not exc.args or exc.args[0] != _ER_NO_SUCH_THREAD:
+                    raise
+            pause = 0.001
+            while True:
+                await cursor.execute(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %s",
+                    (thread_id,),
+                )
+                (count,) = await cursor.fetchone()
+                if not count:
+                    return False
+                await asyncio.sleep(pause)
+                pause = min(2 * pause, _PROCESS_LIST_PAUSE_CAP)
+
+
+#: How to wait until the server is done with a write cancelled in flight (leases.py).
+_SETTLE: dict[str, Settle] = {"asyncpg": _settle_asyncpg, "asyncmy": _settle_asyncmy}
 
 __all__ = ["CrossLoopLock", "LoopEngine", "LoopEngines"]
 
@@ -101,6 +153,17 @@ class LoopEngine:
     close_timeout: float | None = None
     """How long closing may wait for the server (the store's command timeout)."""
 
+    @property
+    def in_doubt(self) -> bool:
+        """Whether a write cancelled in flight on this loop's connections may still be
+        running on the server (see :mod:`omnisession_sqlalchemy.leases`)."""
+        return self.leases.in_doubt or self.reader_leases.in_doubt
+
+    async def settled(self) -> None:
+        """Return once the server is done with every such write."""
+        await self.leases.settled()
+        await self.reader_leases.settled()
+
     async def reset(self) -> None:
         """Drop every pooled and leased connection (after a disconnect)."""
         await self.leases.drop(force=True)
@@ -119,6 +182,7 @@ class LoopEngine:
         server) let go of the rest without waiting."""
         try:
             async with asyncio.timeout(self.close_timeout):
+                await self.settled()
                 await self.leases.drop(force=False)
                 await self.reader_leases.drop(force=False)
                 if self.owned:
@@ -289,6 +353,8 @@ class LoopEngines:
             "recycle": recycle if recycle >= 0 else None,
             "cancel_breaks": self._family != SQLITE,
             "force_close": _FORCE_CLOSE.get(self._driver),
+            "settle": _SETTLE.get(self._driver),
+            "settle_timeout": self._spec.options.command_timeout,
         }
         leases = Leases(engine, **options)
         reader = self._reader_of(engine, owned)

@@ -12,20 +12,38 @@ SQLAlchemy transaction left open (it is rolled back) and not broken by an
 error, or by a cancellation in the middle of a network call (it is
 invalidated, so the pool replaces it). A SQLite connection survives a
 cancellation: aiosqlite finishes every call it started, in order.
+
+A write cancelled in the middle of a network call (a timeout, a cancelled
+task) is in doubt: the server may have received its statement and still run
+it, after the caller has moved on. Closing the connection does not stop
+that: a server runs the statement it already read, or one waiting for a row
+lock, and commits it. So the connection of such a write is handed to the
+driver's ``settle`` step in the background, which waits until the server is
+done with it (committed or rolled back); :meth:`Leases.settled` waits for
+every such step, and the store calls it before each operation, so nothing a
+caller cancelled can land after the store's next call (a later write
+included).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-__all__ = ["Lease", "Leases"]
+__all__ = ["Lease", "Leases", "Settle"]
+
+Settle = Callable[[Any, AsyncEngine, Callable[[], Awaitable[None]]], Awaitable[bool]]
+"""Wait until the server is done with the write a cancelled call left in flight on
+a driver connection; true if the connection can be used again. A step that needs
+another connection of the engine first calls the third argument, which drops the
+one in doubt and gives its place in the pool back."""
 
 
 @dataclass(eq=False)
@@ -54,17 +72,22 @@ class Leases:
         *,
         cancel_breaks: bool = True,
         force_close: Callable[[Any], None] | None = None,
+        settle: Settle | None = None,
+        settle_timeout: float | None = None,
     ) -> None:
         self.engine = engine
         self.keep = keep
         self.recycle = recycle
         self.cancel_breaks = cancel_breaks
         self.force_close = force_close
+        self.settle = settle
+        self.settle_timeout = settle_timeout
         self._idle: list[Lease] = []
+        self._settling: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager
-    async def lease(self) -> AsyncIterator[Lease]:
-        """A connection for one operation.
+    async def lease(self, *, writes: bool = False) -> AsyncIterator[Lease]:
+        """A connection for one operation (``writes``: one that may change data).
 
         The operation tells that its connection is broken by raising with
         :meth:`mark_broken` applied to the exception (or by cancellation).
@@ -73,14 +96,61 @@ class Leases:
         try:
             yield lease
         except BaseException as exc:
-            if getattr(exc, "_omnisession_broken", False) or (
-                self.cancel_breaks and not isinstance(exc, Exception)
-            ):
+            if getattr(exc, "_omnisession_broken", False):
                 await self._discard(lease)
+            elif self.cancel_breaks and not isinstance(exc, Exception):
+                if writes and self.settle is not None and lease._driver is not None:
+                    self._start_settling(lease, self.settle)
+                else:
+                    await self._discard(lease)
             else:
                 await self._give_back(lease)
             raise
         await self._give_back(lease)
+
+    @property
+    def in_doubt(self) -> bool:
+        """Whether a write cancelled in flight here may still be running on the server."""
+        return bool(self._settling)
+
+    async def settled(self) -> None:
+        """Return once the server is done with every write cancelled in flight here."""
+        while self._settling:
+            await asyncio.wait(set(self._settling))
+
+    def _start_settling(self, lease: Lease, settle: Settle) -> None:
+        task = asyncio.get_running_loop().create_task(self._settle(lease, settle))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def _settle(self, lease: Lease, settle: Settle) -> None:
+        """Settle the write in doubt on ``lease``, then reuse or drop its connection.
+
+        Never raises but on cancellation (the loop is shutting down), so that no
+        failure of this background task goes unretrieved.
+        """
+        dropped = False
+
+        async def drop() -> None:
+            nonlocal dropped
+            dropped = True
+            await self._discard(lease)
+
+        try:
+            try:
+                async with asyncio.timeout(self.settle_timeout):
+                    reusable = await settle(lease._driver, self.engine, drop)
+            except Exception:  # the server is gone or stalled: nothing more to wait for
+                reusable = False
+            with contextlib.suppress(Exception):
+                if reusable:
+                    await self._give_back(lease)
+                elif not dropped:
+                    await self._discard(lease)
+        except BaseException:
+            if not dropped:
+                self._drop_now(lease)
+            raise
 
     @staticmethod
     def mark_broken(exc: BaseException) -> BaseException:
@@ -146,9 +216,13 @@ class Leases:
             try:
                 await self._discard(lease, force=force)
             except BaseException:
-                if self.force_close is not None and lease._driver is not None:
-                    with contextlib.suppress(Exception):
-                        self.force_close(lease._driver)
-                with contextlib.suppress(Exception):
-                    lease.conn.sync_connection.invalidate()  # type: ignore[union-attr]
+                self._drop_now(lease)
                 raise
+
+    def _drop_now(self, lease: Lease) -> None:
+        """Close ``lease``'s connection without I/O (its operation was interrupted)."""
+        if self.force_close is not None and lease._driver is not None:
+            with contextlib.suppress(Exception):
+                self.force_close(lease._driver)
+        with contextlib.suppress(Exception):
+            lease.conn.sync_connection.invalidate()  # type: ignore[union-attr]

@@ -16,7 +16,9 @@ A connection lost before ``COMMIT`` was sent is retried once on a fresh
 connection (nothing can have been committed), as is a deadlock or
 serialization failure the engine rolled back (a few times, after a short
 randomised pause that grows with each retry); a failure during
-``COMMIT`` is never retried, since the write may have committed. On
+``COMMIT`` is never retried, since the write may have committed. A write
+cancelled while the server works on it is settled before the store's next call
+(:mod:`omnisession_sqlalchemy.leases`). On
 PostgreSQL and MySQL every call, connecting and retrying included, is bounded
 by ``command_timeout``. The first call creates the schema if it is missing,
 migrates an older one and refuses a newer one
@@ -178,10 +180,12 @@ class Database:
         lost = conflicts = 0
         while True:
             loop_engine = self._engines.current()
+            if loop_engine.in_doubt:  # nothing cancelled earlier may land after this call
+                await loop_engine.settled()
             try:
                 async with (
                     self._serialised(loop_engine, access.writes),
-                    leases_of(loop_engine).lease() as lease,
+                    leases_of(loop_engine).lease(writes=access.writes) as lease,
                 ):
                     try:
                         return await attempt(lease)
