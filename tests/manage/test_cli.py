@@ -251,6 +251,7 @@ def test_a_failed_count_check_exits_1_with_the_reason(store_url: str, capsys: An
             1,
             "cannot reach",
         ),
+        (["sessions", "ls", "nolist://", "--app", "a"], 1, "unexpected RuntimeError: a bug"),
     ],
 )
 def test_errors_are_one_message_and_an_exit_status(
@@ -278,10 +279,14 @@ class _NoListStore(MemoryStore):
     async def _list_apps(self) -> list[str]:
         raise Unsupported("this store cannot list its apps")
 
+    async def _list_sessions(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")  # what the CLI does with an error nobody foresaw
+
 
 @pytest.fixture
 def no_list_scheme() -> Iterator[None]:
-    """``nolist://``: a store that cannot list its apps (as adk+ stores)."""
+    """``nolist://``: a store that cannot list its apps (as adk+ stores), and whose
+    session listing fails with an unexpected error."""
     reg = registry()
     reg.by_scheme["nolist"] = Backend("nolist", ("nolist",), lambda url, **_: _NoListStore())
     try:

@@ -6,37 +6,38 @@ Core provides ``omnisession backends`` and the session-management commands
 ``conformance``, ``omnisession-bench`` adds ``demo`` and ``bench``).
 
 Every command's handler runs under ONE handler, :func:`run_handler`, so no
-command shows a traceback for a mistake or a failing store:
-
-* exit 0: done; 1: the command failed (the store, a file, a plugin that did not
-  load); 2: a usage error (arguments, an unknown scheme, a bad option, URL or
-  id); 130: interrupted;
-* an error is one line on stderr, ``omnisession COMMAND: error: MESSAGE``;
-* a reader that closes the pipe early (``omnisession backends --json | head -1``)
-  ends the command quietly, with status 0;
-* anything unexpected is one line too, naming its type; set
-  ``OMNISESSION_DEBUG=1`` to get the traceback instead.
+command shows a traceback for a mistake or a failing store: an error is one
+line and an exit status, as :mod:`omnisession._cli_errors` says (the
+session-management commands report through it too), and a reader that closes
+the pipe early (``omnisession backends --json | head -1``) ends the command
+quietly, with status 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .errors import InvalidKey, InvalidOption, OmnisessionError, UnknownBackend
+from ._cli_errors import (
+    DEBUG_VARIABLE,
+    FAILED,
+    OK,
+    USAGE,
+    command_name,
+    debugging,
+    describe,
+    exit_status,
+    innermost,
+    report_error,
+    silence_stdout,
+)
 from .manage.cli import add_commands as add_manage_commands
 from .plugins import PluginError, Registry, registry
 
 __all__ = ["DEBUG_VARIABLE", "build_parser", "exit_status", "main", "run_handler", "version"]
-
-OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
-
-#: Set (to anything but empty or 0) to see the traceback of an unexpected error.
-DEBUG_VARIABLE = "OMNISESSION_DEBUG"
 
 #: Commands documented in the README, with the distribution that provides each.
 _OPTIONAL_COMMANDS = {
@@ -65,94 +66,23 @@ def version() -> str:
 # -- the one error handler ---------------------------------------------------------------
 
 
-def exit_status(exc: BaseException) -> int:
-    """The exit status of a command that raised ``exc`` (see the module docstring)."""
-    if isinstance(exc, KeyboardInterrupt):
-        return INTERRUPTED
-    if isinstance(exc, (UnknownBackend, InvalidOption, InvalidKey)):
-        return USAGE
-    if isinstance(exc, OmnisessionError):
-        return FAILED
-    if isinstance(exc, (ValueError, TypeError)):  # a bad URL, cursor or argument value
-        return USAGE
-    return FAILED
-
-
-def _describe(exc: BaseException) -> str:
-    """``exc`` as the one line a user reads."""
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted"
-    if isinstance(exc, ModuleNotFoundError) and exc.name:
-        return (
-            f"a module this command needs is not installed: {exc.name} ({exc}); install the "
-            "distribution or extra that provides it (see `omnisession backends`)"
-        )
-    if isinstance(exc, OSError) and not isinstance(exc, OmnisessionError) and exc.filename:
-        text = f"{exc.strerror or exc}: {exc.filename}"
-    else:
-        text = str(exc) or type(exc).__name__
-    if not isinstance(exc, (OmnisessionError, ValueError, TypeError, OSError, ImportError)):
-        text = f"unexpected {type(exc).__name__}: {text} (set {DEBUG_VARIABLE}=1 for the traceback)"
-    return " ".join(text.split())
-
-
-def _innermost(exc: BaseException) -> BaseException:
-    """The first leaf of an exception group (a TaskGroup's failure), else ``exc``."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
-
-
-def _command_name(args: argparse.Namespace) -> str:
-    parts = (getattr(args, "command", None), getattr(args, "subcommand", None))
-    return " ".join(part for part in parts if isinstance(part, str) and part)
-
-
-def _error(command: str, message: str) -> None:
-    prefix = f"omnisession {command}" if command else "omnisession"
-    try:
-        sys.stdout.flush()
-    except (BrokenPipeError, ValueError):
-        _silence_stdout()
-    try:
-        sys.stderr.write(f"{prefix}: error: {message}\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
-
-
-def _silence_stdout() -> None:
-    """After the reader closed the pipe: whatever is still written goes to /dev/null."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
-
-
-def _debugging() -> bool:
-    return os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
-
-
 def run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run one command's handler: its status, or one error line and the status of the error."""
-    command = _command_name(args)
     try:
         status = handler(args)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return status
     except BrokenPipeError:
-        _silence_stdout()
+        silence_stdout()
         return OK
     except (Exception, KeyboardInterrupt) as raised:
-        exc = _innermost(raised)
+        exc = innermost(raised)
         if isinstance(exc, BrokenPipeError):
-            _silence_stdout()
+            silence_stdout()
             return OK
-        if _debugging():
+        if debugging():
             raise
-        _error(command, _describe(exc))
+        report_error(command_name(args), describe(exc))
         return exit_status(exc)
 
 
@@ -211,7 +141,7 @@ def _cmd_backends(args: argparse.Namespace) -> int:
                 print()
             _print_backend(backend)
     for err in data["errors"]:
-        _error(
+        report_error(
             "backends",
             f"plugin {err['plugin']} ({err['distribution'] or 'unknown distribution'}) "
             f"failed to load: {err['error']}",
@@ -250,7 +180,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[
             _COMMAND_ERRORS.append(
                 PluginError(impl.plugin_name, None, f"cannot add its commands: {exc!r}")
             )
-            _error("", f"plugin {impl.plugin_name} failed to add its commands: {exc}")
+            report_error("", f"plugin {impl.plugin_name} failed to add its commands: {exc}")
     return parser, subparsers
 
 
@@ -259,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser, subparsers = build_parser()
     if argv and argv[0] in _OPTIONAL_COMMANDS and argv[0] not in subparsers.choices:
         wanted = _OPTIONAL_COMMANDS[argv[0]]
-        _error(argv[0], f"this command comes with {wanted}: pip install {wanted}")
+        report_error(argv[0], f"this command comes with {wanted}: pip install {wanted}")
         return USAGE
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)

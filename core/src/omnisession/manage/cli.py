@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
@@ -34,13 +33,20 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TextIO
 
-from ..errors import (
-    BackendError,
-    InvalidKey,
-    InvalidOption,
-    OmnisessionError,
-    UnknownBackend,
+from .._cli_errors import (
+    FAILED,
+    OK,
+    USAGE,
+    UsageError,
+    command_name,
+    debugging,
+    exit_status,
+    innermost,
+    report_error,
+    silence_stdout,
 )
+from .._cli_errors import describe as describe_error
+from ..errors import InvalidKey, InvalidOption, OmnisessionError, UnknownBackend
 from ..model import APP_PREFIX, USER_PREFIX, JSONObject, SessionKey, SessionRecord, split_state
 from ..plugins import open_store
 from ..store import SessionStore
@@ -50,13 +56,6 @@ from .progress import Progress, terminal_progress
 from .timeline import describe
 
 __all__ = ["add_commands", "main"]
-
-OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
-
-
-class UsageError(Exception):
-    """A mistake in the command line: exit status 2."""
-
 
 # -- output -----------------------------------------------------------------------------------
 
@@ -125,62 +124,36 @@ Handler = Callable[[argparse.Namespace, Output], Coroutine[Any, Any, int]]
 def _runner(
     handler: Handler, *, pipe_closed_status: int = OK
 ) -> Callable[[argparse.Namespace], int]:
-    """Run ``handler`` on a fresh event loop, turning every failure into a message and a status."""
+    """Run ``handler`` on a fresh event loop, turning every failure into the one error
+    line of every command (and, under ``--json``, an error document) and a status."""
 
     def run(args: argparse.Namespace) -> int:
         out = Output(getattr(args, "json", False))
         try:
             return asyncio.run(handler(args, out))
         except BrokenPipeError:
-            _silence_stdout()
+            silence_stdout()
             return pipe_closed_status
-        except KeyboardInterrupt:
-            return _fail(
-                out,
-                args,
-                "interrupted; re-run the same command to resume",
-                "Interrupted",
-                INTERRUPTED,
-            )
-        except UsageError as exc:
-            return _fail(out, args, str(exc), "UsageError", USAGE)
-        except (UnknownBackend, InvalidOption, InvalidKey, transfer.AppsRequired) as exc:
-            return _fail(out, args, str(exc), type(exc).__name__, USAGE)
-        except (OmnisessionError, OSError) as exc:
-            return _fail(out, args, _describe(exc), type(exc).__name__, FAILED)
-        except (ValueError, TypeError) as exc:  # a bad URL, cursor or argument value
-            return _fail(out, args, str(exc), type(exc).__name__, USAGE)
+        except (Exception, KeyboardInterrupt) as raised:
+            if debugging():
+                raise
+            exc = innermost(raised)
+            if isinstance(exc, KeyboardInterrupt):
+                message = "interrupted; re-run the same command to resume"
+            else:
+                message = describe_error(exc)
+            status = USAGE if isinstance(exc, transfer.AppsRequired) else exit_status(exc)
+            report_error(command_name(args), message)
+            if out.json_mode:
+                error = {"ok": False, "error": message, "error_type": type(exc).__name__}
+                try:
+                    out.emit({**error, "exit_status": status})
+                    sys.stdout.flush()
+                except BrokenPipeError:
+                    silence_stdout()
+            return status
 
     return run
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and not isinstance(exc, BackendError) and exc.filename:
-        return f"{exc.strerror or exc}: {exc.filename}"
-    return str(exc)
-
-
-def _fail(out: Output, args: argparse.Namespace, message: str, kind: str, status: int) -> int:
-    command = " ".join(
-        part for part in (getattr(args, "command", None), getattr(args, "subcommand", None)) if part
-    )
-    try:
-        sys.stderr.write(f"omnisession {command}: error: {message}\n")
-        if out.json_mode:
-            out.emit({"ok": False, "error": message, "error_type": kind, "exit_status": status})
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _silence_stdout()
-    return status
-
-
-def _silence_stdout() -> None:
-    """After the reader closed the pipe: send whatever is left to /dev/null, quietly."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
 
 
 @asynccontextmanager
