@@ -17,10 +17,14 @@ import shlex
 import sqlite3
 import subprocess
 import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from google.adk.cli.service_registry import ServiceRegistry
 from google.adk.events.event import Event
 from google.adk.sessions.database_session_service import DatabaseSessionService
@@ -28,6 +32,12 @@ from google.adk.sessions.sqlite_session_service import SqliteSessionService
 from omnisession import SessionKey, open_store
 from omnisession.adk import ExistingADKSessions, OmniSessionService, register_with_adk
 from omnisession.memory import MemoryStore
+from omnisession_sqlalchemy import engine_url
+from omnisession_sqlalchemy.testing import mysql_database_url
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from ..targets.sqlalchemy import MARIADB_URL, PG_URL
 
 
 async def _write_with_sqlite_service(path: Path, sessions: int) -> None:
@@ -188,6 +198,77 @@ def test_a_store_offering_the_probe_is_checked_before_its_first_use(
         await OmniSessionService(given).create_session(app_name="app", user_id="u")
         assert given.probes == 0, "a store you opened yourself is yours to judge"
         assert await given.get_session(SessionKey("app", "u", "s")) is None
+
+    asyncio.run(scenario())
+
+
+@asynccontextmanager
+async def _postgresql_database() -> AsyncIterator[URL]:
+    """A fresh PostgreSQL database (ADK's service writes to its default schema)."""
+    server = engine_url(PG_URL).url
+    name = f"adk_probe_{uuid.uuid4().hex[:12]}"
+    await _admin(server, f'CREATE DATABASE "{name}"')
+    try:
+        yield server.set(database=name)
+    finally:
+        await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@asynccontextmanager
+async def _mariadb_database() -> AsyncIterator[URL]:
+    """A fresh MariaDB database."""
+    async with mysql_database_url(MARIADB_URL) as url:
+        yield engine_url(url).url
+
+
+async def _admin(server: URL, statement: str) -> None:
+    engine = create_async_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.exec_driver_sql(statement)
+    finally:
+        await engine.dispose()
+
+
+async def _table_names(database: URL) -> set[str]:
+    engine = create_async_engine(database)
+    try:
+        async with engine.connect() as connection:
+            return set(await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names()))
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "database",
+    [
+        pytest.param(_postgresql_database, id="postgresql", marks=pytest.mark.postgres),
+        pytest.param(_mariadb_database, id="mariadb", marks=pytest.mark.mariadb),
+    ],
+)
+def test_a_server_database_adk_wrote_is_refused_before_the_first_operation(
+    database: Callable[[], AbstractAsyncContextManager[URL]],
+) -> None:
+    """ADK's ``DatabaseSessionService`` on a PostgreSQL or MariaDB database: the service
+    opened on the same database stops at its first call, and creates nothing there."""
+
+    async def scenario() -> None:
+        async with database() as url:
+            async with DatabaseSessionService(url.render_as_string(hide_password=False)) as adk:
+                for index in range(3):
+                    await adk.create_session(app_name="app", user_id="ada", session_id=f"s{index}")
+            before = await _table_names(url)
+            plain = url.set(drivername=url.get_backend_name()).render_as_string(
+                hide_password=False
+            )
+            async with OmniSessionService(plain) as service:
+                with pytest.raises(ExistingADKSessions, match="holds 3 sessions written by"):
+                    await service.get_session(app_name="app", user_id="ada", session_id="s0")
+            assert await _table_names(url) == before, "nothing was created beside ADK's tables"
+            async with OmniSessionService(plain, check_adk_tables=False) as service:
+                await service.create_session(app_name="app", user_id="ada", session_id="omni")
+                listed = await service.list_sessions(app_name="app", user_id="ada")
+                assert [session.id for session in listed.sessions] == ["omni"]
 
     asyncio.run(scenario())
 

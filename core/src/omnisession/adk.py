@@ -195,7 +195,8 @@ class OmniSessionService(BaseSessionService):
     ``check_adk_tables``: when the service opens a URL itself, it first looks
     for sessions that ADK's own ``SqliteSessionService`` or
     ``DatabaseSessionService`` wrote there (a SQLite file is checked right
-    away; a store offering ``count_adk_sessions()`` on its first use) and
+    away; a store offering ``count_adk_sessions()``, as the SQL plugin's
+    PostgreSQL and MySQL stores do, on its first use) and
     raises :class:`ExistingADKSessions`, saying how to copy them, rather than
     opening an empty omnisession store beside them. ``False`` skips the check.
     """

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import sqlalchemy as sa
 from omnisession.backend import (
     ValidatingStore,
     decode_cursor,
@@ -34,14 +35,14 @@ from omnisession.model import (
     now,
 )
 from omnisession.writes import Committed, Write
-from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import lifecycle, writing
 from .engines import LoopEngines
 from .executor import Executor, Row
 from .ids import SessionIds, app_hash, user_hash
-from .options import CAPABILITIES, OPTIONAL_CAPABILITIES
+from .options import CAPABILITIES, OPTIONAL_CAPABILITIES, SQLITE
 from .schema import Tables, make_tables
 from .transactions import Access, Database
 from .urls import EngineSpec, engine_spec_of, engine_url, require_driver
@@ -53,6 +54,11 @@ _SESSION, _APP_KEY, _USER_KEY, _EVENT = 0, 1, 2, 3
 
 def _scope(rows: Sequence[Row]) -> JSONObject:
     return {loads(name): loads(value) for name, value in rows}
+
+
+#: The table of ADK's ``DatabaseSessionService`` and the columns that tell it is its.
+_ADK_SESSIONS = "sessions"
+_ADK_SESSION_COLUMNS = frozenset({"app_name", "user_id", "id", "state", "update_time"})
 
 
 class SQLStore(ValidatingStore):
@@ -254,6 +260,35 @@ class SQLStore(ValidatingStore):
 
     async def _list_apps(self) -> list[str]:
         return await lifecycle.list_apps(self._db)
+
+    async def count_adk_sessions(self) -> int:
+        """How many sessions Google ADK's own ``DatabaseSessionService`` keeps in this
+        server database; 0 when its tables are not there.
+
+        ``OmniSessionService`` asks before its first operation on a URL it opened, so
+        a database ADK's service already used is not hidden behind new, empty
+        omnisession tables (it stops with the command that copies them). ADK's
+        service writes its ``sessions`` table where the URL's connection lands: the
+        database (MySQL) or the default schema (PostgreSQL). A store given
+        ``?schema=`` (a URL ADK could not have been given) or on SQLite (the service
+        reads a SQLite file itself, before opening it) has nothing to check.
+        """
+        if self._spec.family == SQLITE or self._spec.options.schema:
+            return 0
+
+        async def count(connection: AsyncConnection) -> int:
+            def adk_columns(sync: Connection) -> set[str]:
+                inspector = sa.inspect(sync)
+                if not inspector.has_table(_ADK_SESSIONS):
+                    return set()
+                return {column["name"] for column in inspector.get_columns(_ADK_SESSIONS)}
+
+            if not await connection.run_sync(adk_columns) >= _ADK_SESSION_COLUMNS:
+                return 0
+            counted = await connection.exec_driver_sql(f"SELECT COUNT(*) FROM {_ADK_SESSIONS}")
+            return int(counted.scalar_one())
+
+        return await self._db.beside_the_schema(count)
 
     # -- writes --------------------------------------------------------------------------
 

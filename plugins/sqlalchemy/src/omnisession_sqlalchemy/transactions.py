@@ -162,6 +162,21 @@ class Database:
         except TimeoutError as exc:
             raise failures.timed_out(self._spec, seconds) from exc
 
+    async def beside_the_schema(self, operation: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """``operation`` on a plain connection of this loop's engine, bounded by
+        ``command_timeout`` and with failures mapped as every call's, but without
+        creating or checking the store's tables: for looking at other tables."""
+        loop_engine = self._engines.current()
+
+        async def attempt() -> T:
+            try:
+                async with loop_engine.engine.connect() as connection:
+                    return await operation(connection)
+            except self._errors as exc:
+                raise failures.describe(exc, self._spec).error(self._spec) from exc
+
+        return await self._bounded(attempt())
+
     # -- one operation ---------------------------------------------------------------
 
     async def _transaction(self, operation: Operation[T], access: Access) -> T:
