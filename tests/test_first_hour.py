@@ -61,6 +61,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 import venv
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,8 @@ READMES = [
     *sorted((ROOT / "plugins").glob("*/README.md")),
 ]
 WHEELS_VARIABLE = "OMNISESSION_FIRST_HOUR"
+#: Seconds a section's background jobs get to stop on SIGTERM, before SIGKILL.
+STOP_TIMEOUT = 10.0
 PYTHON_LANGS = {"python", "py"}
 SHELL_LANGS = {"sh", "bash", "shell", "console"}
 REPOSITORY_COMMANDS = ("make", ".venv/", "git", "cd")
@@ -337,13 +340,42 @@ class Environment:
             )
 
     @staticmethod
-    def _kill(group: int) -> None:
+    def _kill(group: int, how: signal.Signals = signal.SIGTERM) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(group, signal.SIGTERM)
+            os.killpg(group, how)
 
     def close(self) -> None:
+        """Stop what the blocks left running, and return once it has stopped.
+
+        Returning earlier let the next section on the same port (a moto server on
+        5000) find the port still taken by a server that was shutting down: its own
+        server did not start and its commands ran against the dying one.
+        """
         for group in self.groups:
             self._kill(group)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while running := _running(self.groups):
+            if time.monotonic() > deadline:
+                for group in running:
+                    self._kill(group, signal.SIGKILL)
+                deadline = time.monotonic() + STOP_TIMEOUT
+            time.sleep(0.05)
+
+
+def _running(groups: list[int]) -> set[int]:
+    """The process groups among ``groups`` that still have a live process (zombies, which
+    their reaper may never collect in a container, do not count)."""
+    running: set[int] = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        # "pid (name) state ppid pgrp ...": the name may hold spaces and parentheses
+        state, _ppid, group = text[text.rindex(")") + 2 :].split()[:3]
+        if int(group) in groups and state != "Z":
+            running.add(int(group))
+    return running
 
 
 def _wheels() -> Path:
