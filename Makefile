@@ -26,7 +26,7 @@ demo: $(INSTALLED)
 	$(BIN)/omnisession demo
 
 test: $(INSTALLED)
-	$(BIN)/pytest -n $(WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(WORKERS)
 
 bench: $(INSTALLED)
 	$(PY) -m omnisession_bench.results
@@ -51,7 +51,7 @@ dist: $(INSTALLED)
 # A new user's first hour: each README code block run in a fresh venv with only what the
 # README says to install (built wheels from $(DIST)/ + PyPI). Slow: see tests/test_first_hour.py.
 first-hour: dist
-	OMNISESSION_FIRST_HOUR=$(abspath $(DIST)) $(BIN)/pytest -n 2 --dist loadgroup tests/test_first_hour.py
+	OMNISESSION_FIRST_HOUR=$(abspath $(DIST)) $(BIN)/pytest -n 2 tests/test_first_hour.py
 
 clean:
 	rm -rf $(VENV) $(DIST) omnisession-demo.db omnisession-demo.db-*

@@ -68,6 +68,8 @@ from pathlib import Path
 
 import pytest
 
+from .locks import machine_lock
+
 ROOT = Path(__file__).resolve().parents[1]
 READMES = [
     ROOT / "README.md",
@@ -390,22 +392,19 @@ def _wheels() -> Path:
 SECTIONS = runnable_sections()
 
 
-def _serialised(section: Section) -> pytest.ParameterSet:
-    """The section as a parameter; sections serving on the same local port (a moto server
-    on 127.0.0.1:5000, say) share an xdist group, so two never run at once."""
-    ports = sorted(
+def _ports(section: Section) -> list[int]:
+    """The local ports the section's blocks serve on (``--port 5000``: a moto server)."""
+    return sorted(
         {
-            port
+            int(port)
             for block in section.runnable()
             if block.skip is None
             for port in re.findall(r"--port\s+(\d+)", block.code)
         }
     )
-    marks = [pytest.mark.xdist_group(f"port-{port}") for port in ports]
-    return pytest.param(section, marks=marks, id=section.name)
 
 
-@pytest.mark.parametrize("section", [_serialised(section) for section in SECTIONS])
+@pytest.mark.parametrize("section", SECTIONS, ids=[section.name for section in SECTIONS])
 def test_readme_section_runs_with_only_what_it_says_to_install(
     section: Section, tmp_path: Path
 ) -> None:
@@ -413,7 +412,12 @@ def test_readme_section_runs_with_only_what_it_says_to_install(
     if all(block.skip is not None for block in section.runnable()):
         pytest.skip("; ".join(f"line {b.line}: {b.skip}" for b in section.runnable()))
     environment = Environment(tmp_path, wheels)
-    try:
+    with contextlib.ExitStack() as held:
+        # two sections serving on one port (the READMEs' moto on 5000) never run at once,
+        # and the port is free again (the section's jobs stopped) before the lock is let go
+        for port in _ports(section):
+            held.enter_context(machine_lock(f"port-{port}"))
+        held.callback(environment.close)
         for command in section.installs():
             environment.shell(command, command)
         for number, block in enumerate(section.runnable(), start=1):
@@ -426,8 +430,6 @@ def test_readme_section_runs_with_only_what_it_says_to_install(
                 commands = block.commands()
                 if commands:
                     environment.shell("\n".join(commands), f"{where}: {'; '.join(commands)}")
-    finally:
-        environment.close()
 
 
 # -- install hints in fresh venvs ----------------------------------------------------------

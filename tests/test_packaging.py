@@ -24,8 +24,6 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-pytestmark = pytest.mark.xdist_group("packaging")
-
 ROOT = Path(__file__).resolve().parents[1]
 VERSION = "0.2.0"
 #: distribution -> its import package (the folder that must hold py.typed)
