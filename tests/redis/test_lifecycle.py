@@ -168,12 +168,13 @@ def test_erase_and_purge_leave_no_key_behind_on_a_single_node() -> None:
 
 def test_list_apps_sees_only_its_own_prefix_whatever_its_glob_characters() -> None:
     async def scenario() -> None:
-        prefix = new_prefix()
+        shared = new_prefix()  # one start, so an unescaped glob of one would match the other
+        globbing_prefix, other_prefix = f"{shared}*[?]", f"{shared}x[a]"
         base = REDIS_URL + ("&" if "?" in REDIS_URL else "?")
         try:
             async with (
-                open_store(f"{base}prefix={prefix}*[?]") as globbing,
-                open_store(f"{base}prefix={prefix}x[a]") as other,
+                open_store(f"{base}prefix={globbing_prefix}") as globbing,
+                open_store(f"{base}prefix={other_prefix}") as other,
             ):
                 await globbing.update_app_state("mine", {"k": 1})
                 await other.update_app_state("theirs", {"k": 1})
@@ -181,7 +182,8 @@ def test_list_apps_sees_only_its_own_prefix_whatever_its_glob_characters() -> No
                 assert await globbing.list_apps() == ["mine"]  # type: ignore[attr-defined]
                 assert await other.list_apps() == ["theirs", "theirs-too"]  # type: ignore[attr-defined]
         finally:
-            await delete_prefix(REDIS_URL, prefix)
+            for prefix in (globbing_prefix, other_prefix):
+                await delete_prefix(REDIS_URL, prefix)
 
     run(scenario())
 
