@@ -13,8 +13,9 @@ can ask pytest to rewrite the suites' asserts before their modules load.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from omnisession.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from .harness import CaseSpec, ConformanceBase, Racy, Skipped, case, cases_of, racy
@@ -57,14 +58,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE)

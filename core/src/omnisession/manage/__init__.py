@@ -24,8 +24,9 @@ from __future__ import annotations
 # Loaded on first use: opening any store imports omnisession.manage.openai_sources
 # (core's plugin registers the openai+ schemes), which must not pull in the copy
 # machinery and asyncio with it.
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from .format import FORMAT_NAME, FORMAT_VERSION, FormatError
@@ -93,14 +94,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE)

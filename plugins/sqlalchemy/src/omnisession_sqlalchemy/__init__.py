@@ -12,8 +12,9 @@ to list backends, so the public names below are loaded on first access.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from omnisession.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from .options import OPTIONS
@@ -33,8 +34,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE)
