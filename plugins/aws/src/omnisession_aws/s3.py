@@ -26,6 +26,7 @@ each listed head.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from omnisession import backend as codec
@@ -122,24 +123,40 @@ class S3Store(ThreadedStore[Head]):
         self._merged_scope(app_name, user_id, values)
 
     def _merged_scope(self, app_name: str, user_id: str | None, values: JSONObject) -> JSONObject:
-        """Merge ``values`` into a scope object with an ``If-Match`` loop; the result."""
+        """Merge ``values`` into a scope object; the result."""
+
+        def merge(state: JSONObject) -> bool:
+            state.update(values)
+            return True
+
+        return self._rewrite_scope(app_name, user_id, merge, "")
+
+    def _rewrite_scope(
+        self,
+        app_name: str,
+        user_id: str | None,
+        change: Callable[[JSONObject], bool],
+        while_doing: str,
+    ) -> JSONObject:
+        """Read, change and write back a scope object with an ``If-Match`` loop; the state
+        written. ``change`` edits the state it is given and says whether there is
+        anything to write; a scope left empty is deleted."""
         for attempt in range(MAX_RACES):
             state, etag = self._read_scope(app_name, user_id)
-            state.update(values)
-            if (
-                self._io.put(
-                    self._keys.scope(app_name, user_id),
-                    scope_body(app_name, user_id, state),
-                    if_match=etag,
-                    create=etag is None,
-                )
-                is not None
-            ):
+            if not change(state):
+                return state
+            scope_key = self._keys.scope(app_name, user_id)
+            if state:
+                body = scope_body(app_name, user_id, state)
+                done = self._io.put(scope_key, body, if_match=etag, create=etag is None) is not None
+            else:
+                done = self._io.delete(scope_key, if_match=etag)
+            if done:
                 return state
             backoff(attempt)
         raise BackendUnavailable(
             f"the {'user' if user_id else 'app'} scope of app {app_name!r} kept changing for "
-            f"{MAX_RACES} attempts; retry later"
+            f"{MAX_RACES} attempts{while_doing}; retry later"
         )
 
     def _apply_scopes(self, key: SessionKey, delta: StateDelta) -> dict[str, JSONObject]:
@@ -167,8 +184,8 @@ class S3Store(ThreadedStore[Head]):
         return written
 
     def _take_back(self, app_name: str, user_id: str | None, values: JSONObject) -> None:
-        """Remove from a scope the keys that still hold ``values`` (an ``If-Match`` loop);
-        delete the scope object if nothing else is left in it.
+        """Remove from a scope the keys that still hold ``values``; delete the scope object
+        if nothing else is left in it.
 
         For a write whose session was erased (or deleted) while it ran: the write
         then ends as if it had come just before the erase. Keys another writer has
@@ -176,29 +193,17 @@ class S3Store(ThreadedStore[Head]):
         """
         if not values:
             return
-        for attempt in range(MAX_RACES):
-            state, etag = self._read_scope(app_name, user_id)
+
+        def remove_ours(state: JSONObject) -> bool:
             ours = [
                 name for name, value in values.items() if name in state and state[name] == value
             ]
-            if etag is None or not ours:
-                return
             for name in ours:
                 del state[name]
-            scope_key = self._keys.scope(app_name, user_id)
-            if state:
-                done = (
-                    self._io.put(scope_key, scope_body(app_name, user_id, state), if_match=etag)
-                    is not None
-                )
-            else:
-                done = self._io.delete(scope_key, if_match=etag)
-            if done:
-                return
-            backoff(attempt)
-        raise BackendUnavailable(
-            f"the {'user' if user_id else 'app'} scope of app {app_name!r} kept changing for "
-            f"{MAX_RACES} attempts while a write to an erased session was taken back; retry later"
+            return bool(ours)
+
+        self._rewrite_scope(
+            app_name, user_id, remove_ours, " while a write to an erased session was taken back"
         )
 
     # -- writes ------------------------------------------------------------------------
