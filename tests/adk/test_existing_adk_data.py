@@ -37,7 +37,7 @@ from omnisession_sqlalchemy.testing import mysql_database_url
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from ..targets.sqlalchemy import MARIADB_URL, PG_URL
+from ..targets.sqlalchemy import MARIADB_URL, PG_URL, admin
 
 
 async def _write_with_sqlite_service(path: Path, sessions: int) -> None:
@@ -205,13 +205,12 @@ def test_a_store_offering_the_probe_is_checked_before_its_first_use(
 @asynccontextmanager
 async def _postgresql_database() -> AsyncIterator[URL]:
     """A fresh PostgreSQL database (ADK's service writes to its default schema)."""
-    server = engine_url(PG_URL).url
     name = f"adk_probe_{uuid.uuid4().hex[:12]}"
-    await _admin(server, f'CREATE DATABASE "{name}"')
+    await admin(PG_URL, f'CREATE DATABASE "{name}"')
     try:
-        yield server.set(database=name)
+        yield engine_url(PG_URL).url.set(database=name)
     finally:
-        await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @asynccontextmanager
@@ -219,15 +218,6 @@ async def _mariadb_database() -> AsyncIterator[URL]:
     """A fresh MariaDB database."""
     async with mysql_database_url(MARIADB_URL) as url:
         yield engine_url(url).url
-
-
-async def _admin(server: URL, statement: str) -> None:
-    engine = create_async_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.exec_driver_sql(statement)
-    finally:
-        await engine.dispose()
 
 
 async def _table_names(database: URL) -> set[str]:

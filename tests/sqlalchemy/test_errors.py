@@ -34,31 +34,14 @@ from omnisession import (
 from omnisession_sqlalchemy import SQLStore, engine_url
 from omnisession_sqlalchemy.failures import Retry, describe
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from ..targets.sqlalchemy import MARIADB_URL, PG_URL, mariadb_url, postgres_url
+from ..targets.sqlalchemy import MARIADB_URL, PG_URL, admin, mariadb_url, postgres_url
 
 K = SessionKey("errors", "u", "s")
 
 
 def run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
-
-
-async def admin(url: str, *statements: str) -> list[Any]:
-    """Run statements on one autocommit connection; the rows of the last."""
-    spec = engine_url(url)
-    engine = create_async_engine(spec.url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            result = None
-            for statement in statements:
-                if spec.family == "mysql":  # the driver formats with %
-                    statement = statement.replace("%", "%%")
-                result = await connection.exec_driver_sql(statement)
-            return list(result) if result is not None and result.returns_rows else []
-    finally:
-        await engine.dispose()
 
 
 def permanent(error: BackendError, *words: str) -> None:

@@ -10,14 +10,17 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
+from omnisession_sqlalchemy import engine_url
 from omnisession_sqlalchemy.testing import (
     mysql_database_url,
     postgresql_schema_url,
     sqlite_file_url,
     sqlite_memory_url,
 )
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from . import Target
 
@@ -42,7 +45,15 @@ async def mariadb_url() -> AsyncIterator[str]:
         yield url
 
 
-__all__ = ["MARIADB_URL", "PG_URL", "TARGETS", "mariadb_url", "postgres_url", "sqlite_file_url"]
+__all__ = [
+    "MARIADB_URL",
+    "PG_URL",
+    "TARGETS",
+    "admin",
+    "mariadb_url",
+    "postgres_url",
+    "sqlite_file_url",
+]
 
 TARGETS = [
     Target("sqlite-file", sqlite_file_url),
@@ -50,3 +61,19 @@ TARGETS = [
     Target("postgresql", postgres_url, marks=(pytest.mark.postgres,)),
     Target("mariadb", mariadb_url, marks=(pytest.mark.mariadb,)),
 ]
+
+
+async def admin(url: str, *statements: str) -> list[Any]:
+    """Run statements on one autocommit connection; the rows of the last."""
+    spec = engine_url(url)
+    engine = create_async_engine(spec.url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            result = None
+            for statement in statements:
+                if spec.family == "mysql":  # the driver formats with %
+                    statement = statement.replace("%", "%%")
+                result = await connection.exec_driver_sql(statement)
+            return list(result) if result is not None and result.returns_rows else []
+    finally:
+        await engine.dispose()
