@@ -145,9 +145,14 @@ def _runner(
             status = USAGE if isinstance(exc, transfer.AppsRequired) else exit_status(exc)
             report_error(command_name(args), message)
             if out.json_mode:
-                error = {"ok": False, "error": message, "error_type": type(exc).__name__}
+                document = {
+                    "ok": False,
+                    "error": message,
+                    "error_type": type(exc).__name__,
+                    "exit_status": status,
+                }
                 try:
-                    out.emit({**error, "exit_status": status})
+                    out.emit(document)
                     sys.stdout.flush()
                 except BrokenPipeError:
                     silence_stdout()
